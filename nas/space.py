@@ -1,0 +1,465 @@
+"""Search spaces: YAML files of stages and per-block choices, sampled into :class:`Arch` values.
+
+A space is a stem, a list of stages and a head (see ``search_spaces/*.yaml``). Each stage gives its
+output channels (before width scaling), the stride of its first block, a depth range, and the
+choices of every block in it (types, kernels, expansions); global choices are the width multiplier
+and the input resolution.
+
+Sampling is written once against a tiny :class:`Chooser` interface, so an Optuna trial
+(define-by-run) and a seeded RNG produce archs by exactly the same rules. Every block slot up to
+the stage's maximum depth is always asked for, even when the sampled depth leaves it unused: the
+parameter set is then the same for every trial, which is what NSGA-II's crossover and multivariate
+TPE work best with. Choices that do not change the network are canonicalised (a Ghost bottleneck
+with stride 1 and an identity shortcut never uses its kernel, so it is always recorded as the
+smallest kernel), so equal networks are equal archs and :meth:`SearchSpace.size` counts networks,
+not parameter vectors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import yaml
+
+from nas.arch import (
+    ACTIVATIONS,
+    BLOCK_TYPES,
+    DEFAULT_ACT,
+    Arch,
+    BlockSpec,
+    HeadSpec,
+    Layer,
+    StemSpec,
+    _resolve_block,
+    parse_arch,
+    read_arch_file,
+)
+from nas.errors import ArchError, SpaceError
+from nas.model import Cost, arch_cost, layer_cost
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SPACES_DIR = REPO_ROOT / "search_spaces"
+TYPE_NAMES = tuple(itertools.chain.from_iterable((t, f"{t}_se") for t in BLOCK_TYPES if t != "shuffle")) + ("shuffle",)
+KERNELS = (1, 3, 5, 7)
+
+
+class Chooser(Protocol):
+    """What sampling needs from its source of randomness (an Optuna trial or an RNG)."""
+
+    def categorical(self, name: str, options: Sequence[Any]) -> Any: ...
+
+    def integer(self, name: str, low: int, high: int) -> int: ...
+
+
+class RandomChooser:
+    """Uniform choices from a seeded numpy generator."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def categorical(self, name: str, options: Sequence[Any]) -> Any:
+        return options[int(self.rng.integers(len(options)))]
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        return int(self.rng.integers(low, high + 1))
+
+
+class TrialChooser:
+    """Define-by-run choices from an Optuna trial (parameter names are stable across trials)."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def categorical(self, name: str, options: Sequence[Any]) -> Any:
+        return self.trial.suggest_categorical(name, list(options))
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        return self.trial.suggest_int(name, low, high)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A run of blocks with the same output width; only the first block strides."""
+
+    channels: int
+    stride: int
+    depth: tuple[int, int]
+    types: tuple[str, ...]
+    kernels: tuple[int, ...]
+    expansions: tuple[float, ...]
+    act: str
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One block position at a given width: its fixed input shape and its distinct choices."""
+
+    stage: int
+    position: int
+    cin: int
+    cout: int
+    hw: int
+    stride: int
+    choices: tuple[BlockSpec, ...]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A parsed, validated search space."""
+
+    name: str
+    description: str
+    widths: tuple[float, ...]
+    resolutions: tuple[int, ...]
+    stem: StemSpec
+    stages: tuple[Stage, ...]
+    head: HeadSpec
+    num_classes: int = 10
+    divisor: int = 8
+    path: str = ""
+
+    # -- structure --------------------------------------------------------------------------
+    def slots(self, width: float, resolution: int) -> list[list[Slot]]:
+        """Per stage, per position up to the maximum depth, the slot's shape and choices."""
+        probe = self._probe(width, resolution)
+        hw = probe.layers()[0].hw_out
+        cin = probe.scaled(self.stem.channels)
+        stages: list[list[Slot]] = []
+        for index, stage in enumerate(self.stages):
+            cout = probe.scaled(stage.channels)
+            slots = []
+            for position in range(stage.depth[1]):
+                stride = stage.stride if position == 0 else 1
+                choices = self._choices(stage, cin, cout, stride)
+                slots.append(Slot(index, position, cin, cout, hw, stride, choices))
+                hw, cin = (hw + stride - 1) // stride, cout
+            stages.append(slots)
+        return stages
+
+    def _probe(self, width: float, resolution: int) -> Arch:
+        return Arch(resolution, width, self.stem, (BlockSpec("ir", 3, 1, 8, 1),), self.head,
+                    self.num_classes, self.divisor)
+
+    def _choices(self, stage: Stage, cin: int, cout: int, stride: int) -> tuple[BlockSpec, ...]:
+        seen: dict[BlockSpec, None] = {}
+        for type_name, kernel, expansion in itertools.product(stage.types, stage.kernels, stage.expansions):
+            block = self._block(type_name, kernel, expansion, stage, cin, cout, stride)
+            seen.setdefault(block, None)
+        return tuple(seen)
+
+    def _block(self, type_name: str, kernel: int, expansion: float, stage: Stage, cin: int, cout: int,
+               stride: int) -> BlockSpec:
+        base, _, se = type_name.partition("_")
+        if base == "ghost" and stride == 1 and cin == cout:
+            kernel = min(stage.kernels)  # unused by the block: canonical value
+        return BlockSpec(base, kernel, expansion, stage.channels, stride, bool(se), stage.act)
+
+    # -- sampling ---------------------------------------------------------------------------
+    def sample(self, chooser: Chooser) -> Arch:
+        """Draw one arch; every parameter name is asked for on every call."""
+        width = float(chooser.categorical("width", list(self.widths)))
+        resolution = int(chooser.categorical("resolution", list(self.resolutions)))
+        probe = self._probe(width, resolution)
+        cin = probe.scaled(self.stem.channels)
+        blocks: list[BlockSpec] = []
+        for i, stage in enumerate(self.stages):
+            low, high = stage.depth
+            depth = chooser.integer(f"s{i}.depth", low, high) if low != high else low
+            cout = probe.scaled(stage.channels)
+            for j in range(high):
+                type_name = _ask(chooser, f"s{i}.b{j}.type", stage.types)
+                kernel = _ask(chooser, f"s{i}.b{j}.kernel", stage.kernels)
+                expansion = _ask(chooser, f"s{i}.b{j}.expansion", stage.expansions)
+                if j < depth:
+                    stride = stage.stride if j == 0 else 1
+                    blocks.append(self._block(type_name, kernel, expansion, stage, cin, cout, stride))
+                    cin = cout
+        return Arch(resolution, width, self.stem, tuple(blocks), self.head, self.num_classes, self.divisor)
+
+    def sample_random(self, n: int, seed: int = 0) -> list[Arch]:
+        chooser = RandomChooser(np.random.default_rng(seed))
+        return [self.sample(chooser) for _ in range(n)]
+
+    def sample_trial(self, trial: Any) -> Arch:
+        return self.sample(TrialChooser(trial))
+
+    # -- counting and enumeration -----------------------------------------------------------
+    def size(self) -> int:
+        """Exact number of distinct networks in the space."""
+        total = 0
+        for width in self.widths:
+            per_width = 1
+            for slots in self.slots(width, self.resolutions[0]):
+                low, high = self.stages[slots[0].stage].depth
+                per_width *= sum(math.prod(len(s.choices) for s in slots[:d]) for d in range(low, high + 1))
+            total += per_width * len(self.resolutions)
+        return total
+
+    def layers(self) -> dict[str, Layer]:
+        """Every distinct layer (stem, block, head) any arch of the space can contain, by key."""
+        out: dict[str, Layer] = {}
+        for width, resolution in itertools.product(self.widths, self.resolutions):
+            probe = self._probe(width, resolution)
+            stem = probe.layers()[0]
+            out.setdefault(stem.key, stem)
+            last: Slot | None = None
+            for slots in self.slots(width, resolution):
+                for slot in slots:
+                    for block in slot.choices:
+                        layer = _resolve_block(block, slot.cin, slot.cout, slot.hw, self.divisor, slot.position)
+                        out.setdefault(layer.key, layer)
+                    last = slot
+            assert last is not None
+            head = Layer("head", last.cout, self.head.channels, (last.hw + last.stride - 1) // last.stride,
+                         act=self.head.act, hidden=self.head.hidden, classes=self.num_classes)
+            out.setdefault(head.key, head)
+        return out
+
+    def cost_range(self) -> tuple[Cost, Cost]:
+        """Exact (min, max) MACs over the space, with the params of those two archs."""
+        smallest = largest = None
+        for arch_min, arch_max in (self.extremes(w, r) for w in self.widths for r in self.resolutions):
+            lo, hi = arch_cost(arch_min), arch_cost(arch_max)
+            smallest = lo if smallest is None or lo.macs < smallest.macs else smallest
+            largest = hi if largest is None or hi.macs > largest.macs else largest
+        assert smallest is not None and largest is not None
+        return smallest, largest
+
+    def extremes(self, width: float, resolution: int) -> tuple[Arch, Arch]:
+        """The fewest- and most-MACs archs at one width and resolution.
+
+        Each slot's input shape is fixed by its position, so per-slot costs add up independently:
+        minimum depth with the cheapest block per slot, maximum depth with the dearest.
+        """
+        small: list[BlockSpec] = []
+        large: list[BlockSpec] = []
+        for slots in self.slots(width, resolution):
+            low = self.stages[slots[0].stage].depth[0]
+            for slot in slots:
+                ranked = sorted(slot.choices, key=lambda b, s=slot: layer_cost(
+                    _resolve_block(b, s.cin, s.cout, s.hw, self.divisor, 0)).macs)
+                large.append(ranked[-1])
+                if slot.position < low:
+                    small.append(ranked[0])
+        make = lambda blocks: Arch(resolution, width, self.stem, tuple(blocks), self.head,  # noqa: E731
+                                   self.num_classes, self.divisor)
+        return make(small), make(large)
+
+    def contains(self, arch: Arch) -> bool:
+        """Whether ``arch`` is one of this space's networks (in canonical form)."""
+        if (arch.width not in self.widths or arch.resolution not in self.resolutions
+                or arch.stem != self.stem or arch.head != self.head or arch.num_classes != self.num_classes
+                or arch.divisor != self.divisor):
+            return False
+        stages = self.slots(arch.width, arch.resolution)
+
+        def match(stage: int, start: int) -> bool:
+            if stage == len(stages):
+                return start == len(arch.blocks)
+            low, high = self.stages[stage].depth
+            for depth in range(low, high + 1):
+                chunk = arch.blocks[start:start + depth]
+                if len(chunk) < depth:
+                    return False
+                if all(b in slot.choices for b, slot in zip(chunk, stages[stage])) and match(stage + 1, start + depth):
+                    return True
+            return False
+
+        return match(0, 0)
+
+
+def _ask(chooser: Chooser, name: str, options: Sequence[Any]) -> Any:
+    return chooser.categorical(name, list(options)) if len(options) > 1 else options[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading
+
+
+def available_spaces() -> list[str]:
+    return sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
+
+
+def load_space(name_or_path: str | Path) -> SearchSpace:
+    """A space by name (``ghost_mbv2``) or by YAML path; errors name the file and the field."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = SPACES_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise SpaceError(f"unknown search space {str(name_or_path)!r}; available: "
+                             f"{', '.join(available_spaces())} (or give a path to a .yaml file)")
+    if not path.is_file():
+        raise SpaceError(f"search space file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SpaceError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_space(data, str(path))
+
+
+class _Reader:
+    """Typed field access that reports ``file: field: problem (allowed: ...)``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, field: str, message: str) -> SpaceError:
+        return SpaceError(f"{self.source}: {field}: {message}")
+
+    def mapping(self, data: Any, field: str) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.fail(field, f"must be a mapping, got {type(data).__name__}")
+        return data
+
+    def known(self, data: dict[str, Any], field: str, allowed: set[str]) -> None:
+        extra = sorted(set(data) - allowed)
+        if extra:
+            raise self.fail(field, f"unknown key(s) {extra} (allowed: {', '.join(sorted(allowed))})")
+
+    def get(self, data: dict[str, Any], key: str, field: str, default: Any = ...) -> Any:
+        if key not in data:
+            if default is ...:
+                raise self.fail(f"{field}{key}", "is required")
+            return default
+        return data[key]
+
+    def int_(self, value: Any, field: str, low: int = 1, high: int = 100_000) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(field, f"{value!r} is not allowed (an integer in [{low}, {high}])")
+        return value
+
+    def list_(self, value: Any, field: str, allowed: Sequence[Any] | None = None, kind: type = int,
+              low: float = 0, high: float = 1e9) -> tuple[Any, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(field, f"must be a non-empty list, got {value!r}")
+        out = []
+        for item in value:
+            ok = isinstance(item, (int, float)) and not isinstance(item, bool) if kind is float else isinstance(item, kind)
+            if not ok or (allowed is not None and item not in allowed) or (
+                    allowed is None and kind is not str and not low <= item <= high):
+                what = ", ".join(map(str, allowed)) if allowed is not None else f"{kind.__name__} in [{low}, {high}]"
+                raise self.fail(field, f"{item!r} is not allowed (allowed: {what})")
+            out.append(kind(item))
+        if len(set(out)) != len(out):
+            raise self.fail(field, f"has duplicates: {value!r}")
+        return tuple(out)
+
+
+def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
+    """Validate a loaded YAML document into a :class:`SearchSpace`."""
+    r = _Reader(source)
+    top = r.mapping(data, "(top level)")
+    r.known(top, "(top level)", {"name", "description", "widths", "resolutions", "num_classes", "divisor",
+                                 "stem", "blocks", "stages", "head"})
+    name = r.get(top, "name", "")
+    if not isinstance(name, str) or not name:
+        raise r.fail("name", "must be a non-empty string")
+    widths = r.list_(r.get(top, "widths", "", [1.0]), "widths", kind=float, low=0.05, high=4)
+    resolutions = r.list_(r.get(top, "resolutions", "", [32]), "resolutions", low=8, high=1024)
+    num_classes = r.int_(r.get(top, "num_classes", "", 10), "num_classes", low=2)
+    divisor = r.get(top, "divisor", "", 8)
+    if divisor not in (1, 2, 4, 8, 16):
+        raise r.fail("divisor", f"{divisor!r} is not allowed (allowed: 1, 2, 4, 8, 16)")
+
+    stem_raw = r.mapping(r.get(top, "stem", ""), "stem")
+    r.known(stem_raw, "stem", {"channels", "kernel", "stride", "act"})
+    stem_act = _act(r, stem_raw.get("act", DEFAULT_ACT), "stem.act")
+    stem = StemSpec(r.int_(r.get(stem_raw, "channels", "stem."), "stem.channels"),
+                    _choice(r, stem_raw.get("kernel", 3), "stem.kernel", KERNELS),
+                    _choice(r, stem_raw.get("stride", 1), "stem.stride", (1, 2)), stem_act)
+
+    defaults = r.mapping(top.get("blocks", {}), "blocks")
+    block_keys = {"types", "kernels", "expansions", "act"}
+    r.known(defaults, "blocks", block_keys)
+
+    stages_raw = r.get(top, "stages", "")
+    if not isinstance(stages_raw, list) or not stages_raw:
+        raise r.fail("stages", "must be a non-empty list of stages")
+    stages = []
+    for i, raw in enumerate(stages_raw):
+        field = f"stages[{i}]"
+        st = r.mapping(raw, field)
+        r.known(st, field, {"channels", "stride", "depth"} | block_keys)
+        depth = r.get(st, "depth", f"{field}.")
+        if isinstance(depth, int) and not isinstance(depth, bool):
+            depth = [depth, depth]
+        if not (isinstance(depth, list) and len(depth) == 2 and all(isinstance(d, int) for d in depth)
+                and 1 <= depth[0] <= depth[1] <= 32):
+            raise r.fail(f"{field}.depth", f"{depth!r} is not allowed ([min, max] with 1 <= min <= max <= 32)")
+        merged = {**defaults, **{k: v for k, v in st.items() if k in block_keys}}
+        for key in ("types", "kernels", "expansions"):
+            if key not in merged:
+                raise r.fail(f"{field}.{key}", "is required (in the stage or in the top-level 'blocks')")
+        stages.append(Stage(
+            channels=r.int_(r.get(st, "channels", f"{field}."), f"{field}.channels"),
+            stride=_choice(r, r.get(st, "stride", f"{field}.", 1), f"{field}.stride", (1, 2)),
+            depth=(depth[0], depth[1]),
+            types=r.list_(merged["types"], f"{field}.types", TYPE_NAMES, str),
+            kernels=r.list_(merged["kernels"], f"{field}.kernels", KERNELS),
+            expansions=r.list_(merged["expansions"], f"{field}.expansions", kind=float, low=0.1, high=12),
+            act=_act(r, merged.get("act", DEFAULT_ACT), f"{field}.act"),
+        ))
+
+    head_raw = r.mapping(r.get(top, "head", ""), "head")
+    r.known(head_raw, "head", {"channels", "hidden", "act"})
+    head = HeadSpec(r.int_(r.get(head_raw, "channels", "head."), "head.channels"),
+                    r.int_(head_raw.get("hidden", 0), "head.hidden", low=0),
+                    _act(r, head_raw.get("act", DEFAULT_ACT), "head.act"))
+    space = SearchSpace(name, str(top.get("description", "")), widths, resolutions, stem, tuple(stages), head,
+                        num_classes, divisor, source)
+    try:  # every slot must accept its choices (e.g. odd widths for ShuffleNet)
+        for width in widths:
+            for slots in space.slots(width, resolutions[0]):
+                for slot in slots:
+                    for block in slot.choices:
+                        _resolve_block(block, slot.cin, slot.cout, slot.hw, divisor, slot.position)
+    except ArchError as exc:
+        raise r.fail("stages", f"a block the space allows cannot be built: {exc}") from None
+    return space
+
+
+def _choice(r: _Reader, value: Any, field: str, allowed: Sequence[int]) -> int:
+    if value not in allowed or isinstance(value, bool):
+        raise r.fail(field, f"{value!r} is not allowed (allowed: {', '.join(map(str, allowed))})")
+    return int(value)
+
+
+def _act(r: _Reader, value: Any, field: str) -> str:
+    if value not in ACTIVATIONS:
+        raise r.fail(field, f"{value!r} is not allowed (allowed: {', '.join(ACTIVATIONS)})")
+    return str(value)
+
+
+def iter_spaces() -> Iterator[SearchSpace]:
+    for name in available_spaces():
+        yield load_space(name)
+
+
+BASELINES_DIR = SPACES_DIR / "baselines"
+
+
+def available_baselines() -> list[str]:
+    return sorted(p.stem for p in BASELINES_DIR.glob("*.yaml"))
+
+
+def resolve_arch(text: str) -> Arch:
+    """An arch from a compact string, an arch YAML path, or a baseline name (``mobilenet_v2_1.0``)."""
+    candidate = Path(text)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        if not candidate.is_file():
+            raise ArchError(f"arch file {text!r} does not exist")
+        return read_arch_file(candidate)
+    if (BASELINES_DIR / f"{text}.yaml").is_file():
+        return read_arch_file(BASELINES_DIR / f"{text}.yaml")
+    if "-" not in text:
+        raise ArchError(f"{text!r} is neither an arch string, an arch YAML file nor a baseline "
+                        f"(baselines: {', '.join(available_baselines())})")
+    return parse_arch(text)

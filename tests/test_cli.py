@@ -1,0 +1,58 @@
+"""The CLI: the documented commands work; bad input is one line and exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_spaces_lists_the_four_spaces(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["spaces"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mbv2", "ghost_mbv2", "ghostnet", "shufflenet_v2"):
+        assert f"\n{name} " in out
+
+
+def test_show_baseline_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", str(REPO / "search_spaces/baselines/mobilenet_v2_1.0.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "2,237,770" in out and "89.025" in out and "ir k3 s2 mid144" in out
+
+
+def test_sample_is_seeded(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["sample", "--space", "ghostnet", "--n", "3", "--seed", "4"])
+    first = capsys.readouterr().out
+    main(["sample", "--space", "ghostnet", "--n", "3", "--seed", "4"])
+    assert capsys.readouterr().out == first and len(first.splitlines()) == 3
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["sample", "--space", "nope"], "unknown search space 'nope'"),
+    (["show", "r32_w1-stem_c16_k3_s1-ir_k4_e6_c24_s1-head_c10"], "kernel must be"),
+    (["show", "missing.yaml"], "does not exist"),
+    (["sample", "--space", "mbv2", "--n", "0"], "--n must be at least 1"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_exit_2(argv: list[str], fragment: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "nas", *argv], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.stderr
+
+
+def test_malformed_space_file_reports_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nstem: {channels: 16}\nhead: {channels: 64}\n"
+                   "stages: [{channels: 16, stride: 1, depth: [1, 2], types: [ir], kernels: [3, 9], expansions: [1]}]\n")
+    result = subprocess.run([sys.executable, "-m", "nas", "sample", "--space", str(bad)], capture_output=True,
+                            text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert f"{bad}: stages[0].kernels: 9 is not allowed" in result.stderr
