@@ -79,6 +79,133 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from nas.arch import arch_to_yaml
+    from nas.data import load_cifar10
+    from nas.space import resolve_arch
+    from nas.train import Fidelity, evaluate_test, set_threads, train
+
+    arch = resolve_arch(args.arch)
+    fidelity = Fidelity(epochs=args.epochs, subset=args.subset or None, batch_size=args.batch_size,
+                        resolution=args.resolution, lr=args.lr, val_size=args.val_size)
+    data = load_cifar10(args.data, download=not args.no_download)
+    set_threads(args.threads)
+    result, model = train(arch, data, fidelity, seed=args.seed, progress=True)
+    if args.test:
+        result.test_accuracy = evaluate_test(model, data, fidelity.resolution or arch.resolution)
+    out = Path(args.out or f"runs/train_{arch.id}_{fidelity.label()}_s{args.seed}")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "weights.pt")
+    (out / "arch.yaml").write_text(arch_to_yaml(arch))
+    metrics = {**result.to_json(), "data": data.source}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    test = f", test {result.test_accuracy * 100:.2f}%" if result.test_accuracy is not None else ""
+    print(f"val {result.accuracy * 100:.2f}%{test} at {fidelity.label()} in {result.seconds:.0f}s "
+          f"({result.images_per_second:.0f} img/s); wrote {out}")
+    return 0
+
+
+def _spaces_arg(values: list[str] | None) -> list[str]:
+    from nas.space import available_spaces, load_space
+
+    names = values or available_spaces()
+    for name in names:
+        load_space(name)  # fail early, with the list of spaces, on a typo
+    return names
+
+
+def cmd_latency_build(args: argparse.Namespace) -> int:
+    from nas.latency.build import build_table
+    from nas.latency.measure import Runtime
+
+    table = build_table(args.device, _spaces_arg(args.space), Runtime(args.runtime, args.threads),
+                        baselines=not args.no_baselines, target_s=args.target_seconds)
+    measured = sum(e.origin == "measured" for e in table.entries.values())
+    print(f"{table.path}: {len(table.entries)} entries ({measured} measured); spaces {', '.join(table.meta['spaces'])}")
+    return 0
+
+
+def cmd_latency_validate(args: argparse.Namespace) -> int:
+    from nas.latency.table import load_table
+    from nas.latency.validate import apply_calibration, fit_calibration, measure_archs, report, write_report
+    from nas.space import load_space
+
+    if args.samples < 2:
+        raise NasError(f"--samples must be at least 2, got {args.samples}")
+    table = load_table(args.device)
+    spaces = _spaces_arg(args.space)
+    if args.fit:
+        fit_archs = [a for name in spaces for a in load_space(name).sample_random(args.fit_samples, args.seed + 10_000)]
+        fit = measure_archs(table, fit_archs, passes=args.passes)
+        scale, offset = fit_calibration(fit)
+        apply_calibration(table, scale, offset, fit, spaces, args.seed + 10_000)
+        print(f"calibration fitted on {len(fit)} archs: end_to_end = {scale:.4f} * sum + {offset:.4f} ms")
+    rows = [("space", "n", "within 5%", "within 10%", "MAPE %", "RMSE ms", "Kendall tau", "report")]
+    for name in spaces:
+        archs = load_space(name).sample_random(args.samples, args.seed)
+        samples = measure_archs(table, archs, passes=args.passes)
+        metrics = report(samples)
+        paths = write_report(table, name, samples, {"space": name, "seed": args.seed, "passes": args.passes})
+        rows.append((name, str(metrics["n"]), f"{metrics['within_5pct']:.1f}", f"{metrics['within_10pct']:.1f}",
+                     f"{metrics['mape_pct']:.2f}", f"{metrics['rmse_ms']:.4f}", f"{metrics['kendall_tau']:.3f}",
+                     str(paths["json"])))
+    _print_table(rows)
+    return 0
+
+
+def cmd_latency_predict(args: argparse.Namespace) -> int:
+    from nas.latency.table import load_table
+    from nas.space import resolve_arch
+
+    table = load_table(args.device)
+    arch = resolve_arch(args.arch)
+    shares = ", ".join(f"{origin} {share * 100:.0f}%" for origin, share in sorted(table.breakdown(arch).items()))
+    print(f"{table.predict(arch):.3f} ms on {table.device} ({shares})")
+    return 0
+
+
+def cmd_latency_bundle(args: argparse.Namespace) -> int:
+    from nas.latency.build import layers_for
+    from nas.latency.bundle import write_bundle
+
+    spaces = _spaces_arg(args.space)
+    manifest = write_bundle(layers_for(spaces, not args.no_baselines), args.out, spaces)
+    print(f"wrote {manifest.parent} ({manifest.parent / 'runner.py'}); on the device: python3 runner.py --out results.json")
+    return 0
+
+
+def cmd_latency_import(args: argparse.Namespace) -> int:
+    from nas.latency.bundle import import_results
+
+    table = import_results(args.results, args.device, args.bundle)
+    print(f"{table.path}: {len(table.entries)} entries")
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from nas.latency.table import available_devices, load_table
+
+    rows = [("device", "entries", "origins", "runtime", "threads", "processor", "calibration", "spaces")]
+    for device in available_devices():
+        table = load_table(device)
+        origins: dict[str, int] = {}
+        for entry in table.entries.values():
+            origins[entry.origin] = origins.get(entry.origin, 0) + 1
+        scale, offset = table.calibration
+        meta = table.meta
+        rows.append((device, str(len(table.entries)), " ".join(f"{k}:{v}" for k, v in sorted(origins.items())),
+                     f"{meta.get('runtime')} {meta.get('runtime_version', '')}".strip(), str(meta.get("threads")),
+                     str(meta.get("processor", meta.get("device_description", ""))), f"x{scale:.3f} {offset:+.3f}ms",
+                     ",".join(meta.get("spaces", []))))
+    _print_table(rows)
+    return 0
+
+
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -102,6 +229,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=5, help="how many archs (default 5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(handler=cmd_sample)
+
+    p = sub.add_parser("train", help="train one arch on CIFAR-10 (the evaluator the search uses)")
+    p.add_argument("arch", help="arch string, arch YAML file or baseline name")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--subset", type=int, default=10_000, help="training images (class-balanced); 0 = all")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--resolution", type=int, default=None, help="override the arch's input resolution")
+    p.add_argument("--val-size", type=int, default=2_000, help="validation images held out of the training set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--data", default=None, help="CIFAR-10 folder or archive (default: $NAS_DATA, then the cache); "
+                                               "'synthetic' for the test set")
+    p.add_argument("--no-download", action="store_true", help="never try to download CIFAR-10")
+    p.add_argument("--test", action="store_true", help="also report accuracy on the official test set")
+    p.add_argument("--out", default=None, help="output folder (default runs/train_<id>_<fidelity>_s<seed>)")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("devices", help="the latency tables and where their numbers come from")
+    p.set_defaults(handler=cmd_devices)
+
+    lat = sub.add_parser("latency", help="build, validate, bundle and import latency tables").add_subparsers(
+        dest="latency_command", required=True, parser_class=_Parser)
+    p = lat.add_parser("build", help="measure a space's layers on this host into latency_tables/DEVICE.json")
+    p.add_argument("--device", required=True, help="table name, e.g. cpu_x86")
+    p.add_argument("--space", action="append", help="space to cover (repeatable; default: every space)")
+    p.add_argument("--runtime", default="ort-cpu", help="ort-cpu (default), ort-cuda, torch-cpu, torch-cuda")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1: the stable choice)")
+    p.add_argument("--target-seconds", type=float, default=0.3, help="timing per layer (default 0.3)")
+    p.add_argument("--no-baselines", action="store_true", help="do not add the baselines' layers")
+    p.set_defaults(handler=cmd_latency_build)
+
+    p = lat.add_parser("validate", help="compare predictions with end-to-end measurement of random archs")
+    p.add_argument("--device", required=True)
+    p.add_argument("--space", action="append", help="space (repeatable; default: every space)")
+    p.add_argument("--samples", type=int, default=100, help="archs per space (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--passes", type=int, default=1, help="measure each arch this many times (median)")
+    p.add_argument("--fit", action="store_true", help="first fit the calibration on other random archs")
+    p.add_argument("--fit-samples", type=int, default=30, help="archs per space for --fit (default 30)")
+    p.set_defaults(handler=cmd_latency_validate)
+
+    p = lat.add_parser("predict", help="predicted latency of one arch")
+    p.add_argument("--device", required=True)
+    p.add_argument("arch", help="arch string, arch YAML file or baseline name")
+    p.set_defaults(handler=cmd_latency_predict)
+
+    p = lat.add_parser("bundle", help="ONNX files + a torch-free runner for measuring on another device")
+    p.add_argument("--space", action="append", help="space (repeatable; default: every space)")
+    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--no-baselines", action="store_true")
+    p.set_defaults(handler=cmd_latency_bundle)
+
+    p = lat.add_parser("import", help="turn a bundle runner's results into a table")
+    p.add_argument("results", help="results.json written by runner.py")
+    p.add_argument("--device", required=True, help="table to create or update")
+    p.add_argument("--bundle", required=True, help="the bundle folder the results were measured from")
+    p.set_defaults(handler=cmd_latency_import)
     return parser
 
 

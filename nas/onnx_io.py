@@ -69,6 +69,7 @@ def export_onnx(module: nn.Module, input_shape: tuple[int, ...], path: str | Pat
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 

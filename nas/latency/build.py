@@ -1,0 +1,110 @@
+"""Building a table by measurement on this host: resumable, saved atomically as it goes.
+
+``build_table`` enumerates the layer keys a space (and optionally the baselines) needs, skips those
+already measured (an interrupted build resumes where it stopped), measures the rest relative to the
+table's reference network, saves the table every few seconds, and finally re-measures entries whose
+chunk ratios scattered too much, keeping the steadier measurement (the other goes to history).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from nas import __version__
+from nas.arch import Layer
+from nas.latency.measure import Runtime, Timer
+from nas.latency.ortbench import host_description
+from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, table_path
+from nas.progress import progress
+from nas.space import available_baselines, load_space, resolve_arch
+
+log = logging.getLogger(__name__)
+SCATTER_LIMIT = 0.10
+"""Entries whose inter-quartile spread of chunk ratios exceeds this are measured again."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def layers_for(spaces: Iterable[str], baselines: bool) -> dict[str, Layer]:
+    """Every layer key the given spaces (and, if asked, the shipped baselines) can contain."""
+    layers: dict[str, Layer] = {}
+    for name in spaces:
+        layers.update(load_space(name).layers())
+    if baselines:
+        for name in available_baselines():
+            for layer in resolve_arch(name).layers():
+                layers.setdefault(layer.key, layer)
+    return layers
+
+
+def open_table(device: str, runtime: Runtime, path: str | Path | None = None) -> tuple[LatencyTable, Timer]:
+    """Load the device's table (checking it was measured like this) or start a new one."""
+    check_device_name(device)
+    target = table_path(device) if path is None else path
+    described = runtime.describe()
+    try:
+        table = load_table(target)
+    except TableError:
+        if Path(target).exists():
+            raise
+        timer = runtime.timer()
+        meta = {"device": device, **host_description(), **described, "batch": 1, "created": now(),
+                "updated": now(), "tool_version": __version__, "spaces": [],
+                "reference": "mobilenet_v2_0.5 (search_spaces/baselines), batch 1",
+                "reference_ms": timer.reference_ms,
+                "timing": "median ratio to the reference over alternating chunks x reference_ms; "
+                          "entries exclude the per-call overhead"}
+        table = LatencyTable(meta, {}, Path(target))
+        overhead = timer.overhead()
+        table.meta["overhead_ms"] = overhead.ms
+        return table, timer
+    for key in ("runtime", "provider", "threads"):
+        if table.meta.get(key) != described.get(key):
+            raise TableError(f"table {device!r} was measured with {key}={table.meta.get(key)!r}, not "
+                             f"{described.get(key)!r}; use another --device name for this configuration")
+    if "reference_ms" not in table.meta:
+        raise TableError(f"table {device!r} has no reference_ms: it was not measured on a host by "
+                         f"'nas latency build'; build a host table under another --device name")
+    return table, runtime.timer(table.meta["reference_ms"])
+
+
+def build_table(device: str, spaces: list[str], runtime: Runtime, baselines: bool = True, path: str | Path | None = None,
+                target_s: float = 0.3, show_progress: bool = True, limit: int | None = None,
+                save_every_s: float = 10.0) -> LatencyTable:
+    """Measure every missing key of ``spaces`` into the device's table; returns the saved table."""
+    layers = layers_for(spaces, baselines)
+    table, timer = open_table(device, runtime, path)
+    todo = [key for key in sorted(layers) if table.entries.get(key, Entry(0, origin="none")).origin != "measured"]
+    if limit is not None:
+        todo = todo[:limit]
+    log.info("%d keys needed, %d to measure", len(layers), len(todo))
+    last_save = time.monotonic()
+    try:
+        for key in progress(todo, len(todo), f"measuring {device}", show_progress):
+            timing = timer.time_layer(layers[key], target_s)
+            table.set_entry(key, Entry(max(timing.ms - table.overhead_ms, 0.0), timing.spread, timing.n, "measured",
+                                       {"date": now()}))
+            if time.monotonic() - last_save > save_every_s:
+                _finish(table, spaces)
+                last_save = time.monotonic()
+        scattered = [key for key in todo if table.entries[key].spread > SCATTER_LIMIT]
+        for key in progress(scattered, len(scattered), "re-measuring scattered entries", show_progress and bool(scattered)):
+            timing = timer.time_layer(layers[key], target_s * 2)
+            if timing.spread < table.entries[key].spread:
+                table.set_entry(key, Entry(max(timing.ms - table.overhead_ms, 0.0), timing.spread, timing.n,
+                                           "measured", {"date": now(), "remeasured": True}))
+    finally:
+        _finish(table, spaces if limit is None else [])
+    return table
+
+
+def _finish(table: LatencyTable, spaces: list[str]) -> None:
+    table.meta["spaces"] = sorted(set(table.meta.get("spaces", [])) | set(spaces))
+    table.meta["updated"] = now()
+    table.save()

@@ -1,0 +1,128 @@
+"""Tables for devices that cannot run torch: a bundle of ONNX files, a one-file runner, an importer.
+
+``write_bundle`` exports every layer a space needs to ``models/``, plus the reference network and
+the identity graph used for the per-call overhead, and copies :mod:`nas.latency.ortbench` as
+``runner.py`` (standard library + numpy + onnxruntime only). On the device::
+
+    python3 runner.py --out results.json
+
+``import_results`` checks the results belong to that bundle (same ``bundle_id``, known keys) and
+merges them into a table, converting to the table's units when it already exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from nas.arch import Layer
+from nas.blocks import build_layer
+from nas.latency import ortbench
+from nas.latency.build import now
+from nas.latency.measure import REFERENCE_ARCH
+from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, table_path
+from nas.model import build
+from nas.onnx_io import to_onnx_bytes
+from nas.progress import progress
+from nas.space import resolve_arch
+
+MANIFEST_SCHEMA = "nas.bundle_manifest/1"
+
+
+def _write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_bundle(layers: dict[str, Layer], out: str | Path, spaces: list[str], show_progress: bool = True) -> Path:
+    """Write the bundle folder; returns the manifest path."""
+    import torch
+
+    out = Path(out)
+    models = out / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    entries: dict[str, dict[str, Any]] = {}
+    for key in progress(sorted(layers), len(layers), "exporting", show_progress):
+        layer = layers[key]
+        torch.manual_seed(0)
+        name = f"models/{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+        digest = _write(out / name, to_onnx_bytes(build_layer(layer), layer.input_shape))
+        entries[key] = {"file": name, "sha256": digest, "input_shape": list(layer.input_shape)}
+    reference = resolve_arch(REFERENCE_ARCH)
+    shape = [1, 3, reference.resolution, reference.resolution]
+    torch.manual_seed(0)
+    ref_digest = _write(out / "reference.onnx", to_onnx_bytes(build(reference), tuple(shape)))
+    overhead_digest = _write(out / "overhead.onnx", ortbench.overhead_model((1, 3, 32, 32)))
+    bundle_id = hashlib.sha256(json.dumps(entries, sort_keys=True).encode() + ref_digest.encode()).hexdigest()[:16]
+    manifest = {
+        "schema": MANIFEST_SCHEMA, "bundle_id": bundle_id, "created": now(), "spaces": spaces,
+        "reference": {"file": "reference.onnx", "sha256": ref_digest, "input_shape": shape, "arch": REFERENCE_ARCH},
+        "overhead": {"file": "overhead.onnx", "sha256": overhead_digest, "input_shape": [1, 3, 32, 32]},
+        "entries": entries,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    shutil.copyfile(ortbench.__file__, out / "runner.py")
+    (out / "README.txt").write_text(
+        "nas latency bundle\n\nOn the device (needs python3, numpy and onnxruntime only):\n"
+        "    python3 runner.py --out results.json [--threads N]\n\n"
+        "Back on the host:\n"
+        f"    nas latency import results.json --device NAME --bundle {out}\n")
+    return out / "manifest.json"
+
+
+def read_manifest(bundle: str | Path) -> dict[str, Any]:
+    path = Path(bundle) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TableError(f"cannot read bundle manifest {str(path)!r}: {exc}") from None
+    if manifest.get("schema") != MANIFEST_SCHEMA:
+        raise TableError(f"{path} is not a nas bundle manifest")
+    return manifest
+
+
+def import_results(results_path: str | Path, device: str, bundle: str | Path) -> LatencyTable:
+    """Merge a runner's results into the device's table (created if absent)."""
+    check_device_name(device)
+    manifest = read_manifest(bundle)
+    try:
+        results = json.loads(Path(results_path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TableError(f"cannot read results file {str(results_path)!r}: {exc}") from None
+    if not isinstance(results, dict) or results.get("schema") != ortbench.RESULTS_SCHEMA:
+        raise TableError(f"{results_path} is not a results file written by the bundle runner")
+    if results.get("bundle_id") != manifest["bundle_id"]:
+        raise TableError(f"{results_path} comes from bundle {results.get('bundle_id')!r}, not from {bundle} "
+                         f"({manifest['bundle_id']}): import it with the bundle it was measured from")
+    unknown = sorted(set(results["results"]) - set(manifest["entries"]))
+    if unknown:
+        raise TableError(f"{results_path} has {len(unknown)} key(s) that bundle {bundle} does not list, e.g. {unknown[0]!r}")
+    path = table_path(device)
+    if path.exists():
+        table = load_table(path)
+        for key in ("runtime", "threads"):
+            if table.meta.get(key) != results.get(key):
+                raise TableError(f"table {device!r} holds {key}={table.meta.get(key)!r} but the results were "
+                                 f"measured with {results.get(key)!r}; import under another --device name")
+        units = float(table.meta["reference_ms"]) / float(results["reference_ms"])
+    else:
+        meta = {"device": device, **results["host"], "runtime": results["runtime"],
+                "runtime_version": results["runtime_version"], "provider": results["provider"],
+                "threads": results["threads"], "batch": results["batch"], "created": now(), "updated": now(),
+                "spaces": manifest["spaces"], "reference": f"{manifest['reference']['arch']}, batch 1",
+                "reference_ms": results["reference_ms"], "overhead_ms": results["overhead_ms"],
+                "timing": "bundle runner: median ratio to the reference x reference_ms; entries exclude overhead"}
+        table = LatencyTable(meta, {}, path)
+        units = 1.0
+    for key, timing in results["results"].items():
+        ms = max(float(timing["ms"]) * units - table.overhead_ms, 0.0)
+        table.set_entry(key, Entry(ms, float(timing["spread"]), int(timing["n"]), "measured",
+                                   {"source": "bundle runner", "bundle_id": manifest["bundle_id"],
+                                    "date": results.get("created", now())}))
+    table.meta["spaces"] = sorted(set(table.meta.get("spaces", [])) | set(manifest["spaces"]))
+    table.meta["updated"] = now()
+    table.save()
+    return table

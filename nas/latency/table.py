@@ -1,0 +1,256 @@
+"""Per-device latency lookup tables: the JSON format, loading with validation, prediction.
+
+A table is plain, diffable JSON (never pickle, so it does not break when a library moves)::
+
+    {"schema": "nas.latency_table/1",
+     "meta": {"device": "cpu_x86", "processor": ..., "runtime": "onnxruntime", "runtime_version": ...,
+              "provider": "CPUExecutionProvider", "threads": 1, "batch": 1, "created": ..., "updated": ...,
+              "tool_version": ..., "spaces": [...], "reference_ms": ..., "overhead_ms": ...,
+              "calibration": {"scale": a, "offset_ms": b, ...}},
+     "entries": {"ir|k3|cin16|mid96|cout24|s1|hw32|relu": {"ms": 0.081, "spread": 0.02, "n": 240,
+                 "origin": "measured", ...}, ...}}
+
+Entries are per-layer latencies with the runtime's per-call overhead removed. Prediction for an arch
+is ``scale * (overhead_ms + sum of its entries) + offset_ms``: the overhead is paid once per network,
+and the calibration (fitted by ``nas latency validate --fit``) absorbs what a sum of isolated blocks
+misses (here, blocks timed alone run with their weights hot in cache: the sum is about 0.75-0.8 of
+end to end). ``origin`` is ``measured``, ``predicted`` (with the model and its held-out error) or
+``imported`` (with its source); when an entry is replaced, the old one is kept in its ``history``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.arch import Arch
+from nas.errors import NasError
+
+SCHEMA = "nas.latency_table/1"
+TABLES_DIR = Path(__file__).resolve().parent.parent.parent / "latency_tables"
+ORIGINS = ("measured", "predicted", "imported")
+DEVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class TableError(NasError):
+    """A table is missing, corrupt, or lacks entries an arch needs."""
+
+
+@dataclass
+class Entry:
+    """One layer's latency (ms, per-call overhead excluded) and how it was obtained."""
+
+    ms: float
+    spread: float = 0.0
+    n: int = 0
+    origin: str = "measured"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ms": self.ms, "spread": self.spread, "n": self.n, "origin": self.origin, **self.extra}
+
+
+@dataclass
+class LatencyTable:
+    """Metadata and entries of one device's table."""
+
+    meta: dict[str, Any]
+    entries: dict[str, Entry]
+    path: Path | None = None
+
+    # -- construction and persistence --------------------------------------------------------
+    @property
+    def device(self) -> str:
+        return str(self.meta["device"])
+
+    @property
+    def calibration(self) -> tuple[float, float]:
+        cal = self.meta.get("calibration") or {}
+        return float(cal.get("scale", 1.0)), float(cal.get("offset_ms", 0.0))
+
+    @property
+    def overhead_ms(self) -> float:
+        return float(self.meta.get("overhead_ms", 0.0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "meta": self.meta,
+                "entries": {key: self.entries[key].to_json() for key in sorted(self.entries)}}
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write atomically (temp file + rename): an interrupted write never leaves a broken table."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise TableError("this table has no path; give one to save()")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(self.to_json(), handle, indent=1)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+        self.path = target
+        return target
+
+    def set_entry(self, key: str, entry: Entry) -> None:
+        """Add or replace an entry; a replaced entry moves into the new one's history."""
+        old = self.entries.get(key)
+        if old is not None:
+            history = list(old.extra.pop("history", []))
+            history.append(old.to_json())
+            entry.extra["history"] = history
+        self.entries[key] = entry
+
+    # -- prediction -------------------------------------------------------------------------
+    def missing(self, keys: Iterable[str]) -> list[str]:
+        return sorted({k for k in keys if k not in self.entries})
+
+    def raw_sum(self, arch: Arch) -> float:
+        """Overhead plus the sum of the arch's entries, before calibration."""
+        keys = arch.keys()
+        missing = self.missing(keys)
+        if missing:
+            raise TableError(
+                f"table {self.device!r} has no entry for {missing[0]!r}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                + f"; build it with: nas latency build --device {self.device} --space SPACE "
+                  f"(or --arch for a single arch)")
+        return self.overhead_ms + sum(self.entries[k].ms for k in keys)
+
+    def predict(self, arch: Arch) -> float:
+        """Predicted end-to-end latency in ms."""
+        scale, offset = self.calibration
+        return scale * self.raw_sum(arch) + offset
+
+    def breakdown(self, arch: Arch) -> dict[str, float]:
+        """Share of the predicted latency by entry origin (measured / predicted / imported)."""
+        self.raw_sum(arch)
+        shares: dict[str, float] = {}
+        total = sum(self.entries[k].ms for k in arch.keys()) or 1.0
+        for key in arch.keys():
+            entry = self.entries[key]
+            shares[entry.origin] = shares.get(entry.origin, 0.0) + entry.ms / total
+        return shares
+
+    def compile(self, keys: Sequence[str] | None = None) -> CompiledTable:
+        """A vectorised view for predicting many archs at once."""
+        keys = list(self.entries) if keys is None else list(keys)
+        return CompiledTable(self, keys)
+
+
+class CompiledTable:
+    """Entries as a numpy vector; archs as index lists; prediction as one ``np.add.reduceat``."""
+
+    def __init__(self, table: LatencyTable, keys: list[str]) -> None:
+        self.table = table
+        self.index = {key: i for i, key in enumerate(keys)}
+        self.values = np.array([table.entries[k].ms for k in keys] + [np.nan])
+
+    def encode(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        """Flat key indices of all archs and the start offset of each arch."""
+        missing = len(self.values) - 1
+        flat: list[int] = []
+        starts = np.empty(len(archs), dtype=np.int64)
+        get = self.index.get
+        for i, arch in enumerate(archs):
+            starts[i] = len(flat)
+            flat.extend(get(k, missing) for k in arch.keys())
+        return np.asarray(flat, dtype=np.int64), starts
+
+    def predict_encoded(self, flat: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Predicted ms per arch; NaN where a key is missing."""
+        scale, offset = self.table.calibration
+        sums = np.add.reduceat(self.values[flat], starts) if len(starts) else np.empty(0)
+        return scale * (self.table.overhead_ms + sums) + offset
+
+    def predict(self, archs: Sequence[Arch]) -> np.ndarray:
+        return self.predict_encoded(*self.encode(archs))
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading
+
+
+def table_path(device: str) -> Path:
+    return TABLES_DIR / f"{device}.json"
+
+
+def available_devices() -> list[str]:
+    return sorted(p.stem for p in TABLES_DIR.glob("*.json"))
+
+
+def check_device_name(device: str) -> str:
+    if not DEVICE_NAME.match(device):
+        raise TableError(f"device name {device!r} is not allowed: use lower-case letters, digits, '_', '-', '.'")
+    return device
+
+
+def load_table(device_or_path: str | Path) -> LatencyTable:
+    """A table by device name (``latency_tables/<name>.json``) or path; validated before use."""
+    path = Path(device_or_path)
+    if path.suffix != ".json":
+        check_device_name(str(device_or_path))
+        path = table_path(str(device_or_path))
+        if not path.is_file():
+            raise TableError(f"no latency table for device {str(device_or_path)!r}; available: "
+                             f"{', '.join(available_devices()) or 'none'}; build one with: "
+                             f"nas latency build --device {device_or_path} --space SPACE")
+    if not path.is_file():
+        raise TableError(f"latency table {str(path)!r} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TableError(f"{path}: not a readable JSON table ({exc}); rebuild it or restore it from git") from None
+    return parse_table(data, path)
+
+
+def parse_table(data: Any, path: Path | None = None) -> LatencyTable:
+    """Validate a table document completely; a broken table is rejected whole, never half-used."""
+    where = str(path) if path else "<table>"
+
+    def fail(message: str) -> TableError:
+        return TableError(f"{where}: {message}")
+
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise fail(f"not a nas latency table (expected \"schema\": \"{SCHEMA}\")")
+    meta, raw = data.get("meta"), data.get("entries")
+    if not isinstance(meta, dict) or not isinstance(raw, dict):
+        raise fail("'meta' and 'entries' must be objects")
+    for key in ("device", "runtime", "threads", "batch"):
+        if key not in meta:
+            raise fail(f"meta lacks {key!r}")
+    cal = meta.get("calibration")
+    if cal is not None and not (isinstance(cal, dict) and _finite(cal.get("scale", 1.0)) and cal.get("scale", 1.0) > 0
+                                and _finite(cal.get("offset_ms", 0.0))):
+        raise fail("meta.calibration must have a positive finite 'scale' and a finite 'offset_ms'")
+    for key in ("overhead_ms", "reference_ms"):
+        if key in meta and not (_finite(meta[key]) and meta[key] >= 0):
+            raise fail(f"meta.{key} must be a finite number >= 0")
+    entries: dict[str, Entry] = {}
+    for key, value in raw.items():
+        if not isinstance(value, dict):
+            raise fail(f"entry {key!r} must be an object")
+        ms, origin = value.get("ms"), value.get("origin")
+        if not _finite(ms) or ms < -1e-3:
+            raise fail(f"entry {key!r}: 'ms' must be a finite number >= 0, got {ms!r}")
+        if origin not in ORIGINS:
+            raise fail(f"entry {key!r}: origin must be one of {', '.join(ORIGINS)}, got {origin!r}")
+        spread, n = value.get("spread", 0.0), value.get("n", 0)
+        if not _finite(spread) or not isinstance(n, int):
+            raise fail(f"entry {key!r}: 'spread' must be a number and 'n' an integer")
+        extra = {k: v for k, v in value.items() if k not in ("ms", "spread", "n", "origin")}
+        entries[key] = Entry(float(ms), float(spread), n, origin, extra)
+    return LatencyTable(meta, entries, path)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))

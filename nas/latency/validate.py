@@ -1,0 +1,167 @@
+"""Checking a table against end-to-end measurement, and fitting its calibration.
+
+``validate`` measures random archs of a space end to end on this host, with the table's runtime and
+in the table's units (relative to its reference network), and compares them with the table's
+prediction. ``fit_calibration`` fits ``end_to_end = scale * raw_sum + offset`` by least squares on
+such measurements; the fit is always judged on *fresh* archs that were not used for fitting.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.arch import Arch
+from nas.latency.build import now, open_table
+from nas.latency.measure import Runtime
+from nas.latency.ortbench import host_description
+from nas.latency.table import LatencyTable, TableError
+from nas.progress import progress
+from nas.stats import error_report
+
+REPORTS_DIR = Path(__file__).resolve().parent.parent.parent / "latency_tables" / "reports"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One arch: the table's uncalibrated sum, its calibrated prediction and the measurement."""
+
+    arch: Arch
+    raw_ms: float
+    predicted_ms: float
+    measured_ms: float
+    spread: float
+
+
+def runtime_of(table: LatencyTable) -> Runtime:
+    """The runtime a table was measured with, checked to be runnable here, on the same processor."""
+    if table.meta.get("runtime") == "onnxruntime":
+        name = "ort-cuda" if table.meta.get("provider") == "CUDAExecutionProvider" else "ort-cpu"
+    elif table.meta.get("runtime") == "torch":
+        name = "torch-cuda" if table.meta.get("provider") == "cuda" else "torch-cpu"
+    else:
+        raise TableError(f"table {table.device!r} was measured with runtime {table.meta.get('runtime')!r}, "
+                         "which this host cannot run")
+    if "reference_ms" not in table.meta:
+        raise TableError(f"table {table.device!r} was not measured on a host by 'nas latency build' "
+                         "(no reference_ms), so it cannot be validated by measuring here")
+    here = host_description()["processor"]
+    if table.meta.get("processor") and table.meta["processor"] != here:
+        raise TableError(f"table {table.device!r} was measured on {table.meta['processor']!r}, "
+                         f"this host is {here!r}: end-to-end measurements here would not be comparable")
+    return Runtime(name, int(table.meta["threads"]))
+
+
+def measure_archs(table: LatencyTable, archs: list[Arch], target_s: float = 1.0, show_progress: bool = True,
+                  passes: int = 1) -> list[Sample]:
+    """End-to-end measurement of ``archs`` in the table's units; ``passes`` > 1 repeats and takes the median."""
+    runtime = runtime_of(table)
+    _, timer = open_table(table.device, runtime, table.path)
+    measured = np.zeros((passes, len(archs)))
+    spreads = np.zeros((passes, len(archs)))
+    for p in range(passes):
+        for i, arch in enumerate(progress(archs, len(archs), f"end-to-end pass {p + 1}/{passes}", show_progress)):
+            timing = timer.time_arch(arch, target_s)
+            measured[p, i], spreads[p, i] = timing.ms, timing.spread
+    compiled = table.compile()
+    raw = compiled.predict_encoded(*compiled.encode(archs))
+    scale, offset = table.calibration
+    raw = (raw - offset) / scale  # the uncalibrated sum
+    return [Sample(a, float(r), float(scale * r + offset), float(m), float(s))
+            for a, r, m, s in zip(archs, raw, np.median(measured, 0), np.median(spreads, 0))]
+
+
+def fit_calibration(samples: list[Sample]) -> tuple[float, float]:
+    """Least-squares ``measured = scale * raw + offset`` (relative errors weighted equally)."""
+    raw = np.array([s.raw_ms for s in samples])
+    measured = np.array([s.measured_ms for s in samples])
+    weights = 1.0 / measured  # minimise relative, not absolute, error
+    design = np.stack([raw * weights, weights], axis=1)
+    (scale, offset), *_ = np.linalg.lstsq(design, measured * weights, rcond=None)
+    return float(scale), float(offset)
+
+
+def apply_calibration(table: LatencyTable, scale: float, offset: float, samples: list[Sample], spaces: list[str],
+                      seed: int) -> None:
+    table.meta["calibration"] = {"scale": scale, "offset_ms": offset, "fitted_on": len(samples),
+                                 "spaces": spaces, "seed": seed, "date": now(),
+                                 "model": "end_to_end = scale * (overhead_ms + sum of entries) + offset_ms"}
+    table.save()
+
+
+def report(samples: list[Sample]) -> dict[str, float]:
+    return error_report(np.array([s.predicted_ms for s in samples]), np.array([s.measured_ms for s in samples]))
+
+
+def write_report(table: LatencyTable, name: str, samples: list[Sample], extra: dict[str, Any],
+                 directory: Path = REPORTS_DIR) -> dict[str, Path]:
+    """CSV of every arch, JSON of the metrics, PNG scatter of predicted vs measured."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = directory / f"{table.device}_{name}"
+    metrics = report(samples)
+    paths = {"csv": stem.with_suffix(".csv"), "json": stem.with_suffix(".json"), "png": stem.with_suffix(".png")}
+    rows = [{"arch": str(s.arch), "raw_sum_ms": f"{s.raw_ms:.5f}", "predicted_ms": f"{s.predicted_ms:.5f}",
+             "measured_ms": f"{s.measured_ms:.5f}", "error_pct": f"{(s.predicted_ms / s.measured_ms - 1) * 100:.2f}",
+             "measured_spread": f"{s.spread:.4f}"} for s in samples]
+    _atomic_write(paths["csv"], _csv_text(rows))
+    document = {"device": table.device, "name": name, "metrics": metrics, "calibration": table.meta.get("calibration"),
+                "host": host_description(), "date": now(), **extra}
+    _atomic_write(paths["json"], json.dumps(document, indent=1) + "\n")
+    _scatter(samples, metrics, f"{table.device} / {name}", paths["png"])
+    return paths
+
+
+def _csv_text(rows: list[dict[str, str]]) -> str:
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _scatter(samples: list[Sample], metrics: dict[str, float], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = np.array([s.measured_ms for s in samples])
+    predicted = np.array([s.predicted_ms for s in samples])
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    ax.scatter(measured, predicted, s=12, alpha=0.75)
+    low, high = float(min(measured.min(), predicted.min())) * 0.9, float(max(measured.max(), predicted.max())) * 1.1
+    grid = np.linspace(low, high, 10)
+    ax.plot(grid, grid, "k-", lw=1, label="y = x")
+    ax.fill_between(grid, grid * 0.9, grid * 1.1, color="grey", alpha=0.15, label="+-10 %")
+    ax.fill_between(grid, grid * 0.95, grid * 1.05, color="grey", alpha=0.25, label="+-5 %")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_xlabel("measured end to end (ms)")
+    ax.set_ylabel("predicted by the table (ms)")
+    ax.set_title(f"{title}\n{metrics['within_10pct']:.0f}% within 10%, {metrics['within_5pct']:.0f}% within 5%, "
+                 f"tau {metrics['kendall_tau']:.3f}", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

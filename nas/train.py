@@ -1,0 +1,267 @@
+"""The short-training evaluator: one arch, one fidelity, an accuracy with its context.
+
+Everything a CPU search can afford is in here, and nothing that costs without paying back:
+
+* the whole data set stays in memory as uint8 tensors (on the GPU when there is one); a batch is
+  gathered by index, augmented as a batch (pad-4 random crop and horizontal flip through one
+  advanced-indexing gather), normalised, and converted to channels_last;
+* SGD with Nesterov momentum, one-cycle (default) or cosine learning rate, label smoothing, weight
+  decay only on conv/linear weights (not on BN parameters or biases);
+* the validation split is held out of the *training* set (class-balanced, fixed ``data_seed``), so
+  the official test set is only touched for final reports (``evaluate_test``);
+* validation accuracy after every epoch goes to a callback, which can stop training (Optuna pruners,
+  Ray Tune's ASHA);
+* seeded: on the CPU the same seed gives the same accuracy.
+
+Every :class:`TrainResult` carries its :class:`Fidelity`, so an accuracy is never read without
+knowing how cheaply it was obtained.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas.arch import Arch
+from nas.data import Dataset
+from nas.errors import NasError
+from nas.model import build
+
+MEAN = (125.3, 123.0, 113.9)
+STD = (63.0, 62.1, 66.7)
+EpochCallback = Callable[[int, float], bool]
+"""Called with (epoch index, validation accuracy); return False to stop training."""
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How much training an accuracy cost: the knobs of the fidelity ladder."""
+
+    epochs: float = 1.0
+    subset: int | None = 10_000
+    batch_size: int = 128
+    resolution: int | None = None
+    lr: float = 0.2
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    schedule: str = "onecycle"
+    val_size: int = 2_000
+    augment: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0:
+            raise NasError(f"epochs must be > 0, got {self.epochs}")
+        if self.subset is not None and self.subset < 10:
+            raise NasError(f"subset must be at least 10 images, got {self.subset}")
+        if self.batch_size < 1:
+            raise NasError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.schedule not in ("onecycle", "cosine"):
+            raise NasError(f"schedule must be 'onecycle' or 'cosine', got {self.schedule!r}")
+        if self.resolution is not None and not 8 <= self.resolution <= 512:
+            raise NasError(f"resolution must be in [8, 512], got {self.resolution}")
+
+    def label(self) -> str:
+        subset = "all" if self.subset is None else str(self.subset)
+        return f"e{self.epochs:g}-n{subset}-b{self.batch_size}" + (f"-r{self.resolution}" if self.resolution else "")
+
+
+@dataclass
+class TrainResult:
+    """Accuracy (fraction) on the held-out validation split after each epoch, and what it cost."""
+
+    arch: str
+    fidelity: Fidelity
+    seed: int
+    history: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    train_images: int = 0
+    steps: int = 0
+    stopped_early: bool = False
+    test_accuracy: float | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return self.history[-1] if self.history else float("nan")
+
+    @property
+    def images_per_second(self) -> float:
+        return self.train_images / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> dict:
+        return {"arch": self.arch, "accuracy": self.accuracy, "history": self.history, "seed": self.seed,
+                "fidelity": asdict(self.fidelity), "fidelity_label": self.fidelity.label(), "seconds": self.seconds,
+                "train_images": self.train_images, "steps": self.steps, "images_per_second": self.images_per_second,
+                "stopped_early": self.stopped_early, "test_accuracy": self.test_accuracy}
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Use every core by default (2 here)."""
+    threads = threads or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(max(1, threads))
+    return torch.get_num_threads()
+
+
+def balanced_indices(labels: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` indices with (as nearly as possible) equal numbers per class."""
+    classes = np.unique(labels)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    base, extra = divmod(count, len(classes))
+    chosen = [idx[: base + (i < extra)] for i, idx in enumerate(per_class)]
+    return np.sort(np.concatenate(chosen))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training pool and held-out validation split, as tensors on the training device."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+
+
+def make_split(data: Dataset, fidelity: Fidelity, device: torch.device, data_seed: int = 0) -> Split:
+    """Class-balanced validation split held out of the training set, then a class-balanced training subset.
+
+    Both depend only on ``data_seed``: every arch of a search sees the same images.
+    """
+    rng = np.random.default_rng(data_seed)
+    n = len(data.train_y)
+    if fidelity.val_size >= n:
+        raise NasError(f"val_size {fidelity.val_size} leaves no training images out of {n}")
+    val = balanced_indices(data.train_y, fidelity.val_size, rng)
+    pool = np.setdiff1d(np.arange(n), val)
+    if fidelity.subset is not None and fidelity.subset < len(pool):
+        pool = pool[balanced_indices(data.train_y[pool], fidelity.subset, rng)]
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+    return Split(as_tensor(data.train_x[pool]), as_tensor(data.train_y[pool]), as_tensor(data.train_x[val]),
+                 as_tensor(data.train_y[val]))
+
+
+def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Pad-4 random crop and random horizontal flip of a uint8 NCHW batch, as one gather."""
+    n, _, h, w = images.shape
+    padded = F.pad(images, (4, 4, 4, 4))
+    dy = torch.randint(0, 9, (n,), generator=generator).to(images.device)
+    dx = torch.randint(0, 9, (n,), generator=generator).to(images.device)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(images.device)
+    rows = dy[:, None] + torch.arange(h, device=images.device)[None, :]
+    cols = torch.arange(w, device=images.device)[None, :]
+    cols = torch.where(flip[:, None], w - 1 - cols, cols) + dx[:, None]
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def to_input(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """uint8 NCHW -> normalised float, resized if the arch asks for another resolution, channels_last."""
+    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
+    x = (images.float() - mean) / std
+    if resolution != x.shape[-1]:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv/linear weights only: decaying BN scales and biases only hurts."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        (decay if param.ndim > 1 else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, resolution: int, batch: int = 500) -> float:
+    model.eval()
+    correct = 0
+    for start in range(0, len(labels), batch):
+        logits = model(to_input(images[start:start + batch], resolution))
+        correct += int((logits.argmax(1) == labels[start:start + batch]).sum())
+    return correct / len(labels)
+
+
+def train(arch: Arch, data: Dataset, fidelity: Fidelity = Fidelity(), seed: int = 0,
+          callback: EpochCallback | None = None, device: torch.device | None = None, data_seed: int = 0,
+          progress: bool = False, model: nn.Module | None = None) -> tuple[TrainResult, nn.Module]:
+    """Train ``arch`` at ``fidelity``; returns the result and the trained model."""
+    device = device or default_device()
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    split = make_split(data, fidelity, device, data_seed)
+    resolution = fidelity.resolution or arch.resolution
+    model = (model or build(arch)).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(parameter_groups(model, fidelity.weight_decay), lr=fidelity.lr, momentum=0.9,
+                                nesterov=True)
+    n = len(split.train_y)
+    steps_per_epoch = max(1, n // fidelity.batch_size)
+    total_steps = max(1, int(round(fidelity.epochs * steps_per_epoch)))
+    if fidelity.schedule == "onecycle":
+        scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=fidelity.lr, total_steps=total_steps, pct_start=0.25, div_factor=10,
+            final_div_factor=100)
+    else:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
+    criterion = nn.CrossEntropyLoss(label_smoothing=fidelity.label_smoothing)
+    result = TrainResult(str(arch), fidelity, seed)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total_steps, desc=f"training {arch.id}", unit="step", dynamic_ncols=True)
+    start = time.perf_counter()
+    step = 0
+    for epoch in range(math.ceil(total_steps / steps_per_epoch)):
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        for i in range(steps_per_epoch):
+            if step >= total_steps:
+                break
+            index = order[i * fidelity.batch_size:(i + 1) * fidelity.batch_size]
+            images = split.train_x[index]
+            if fidelity.augment:
+                images = augment(images, generator)
+            loss = criterion(model(to_input(images, resolution)), split.train_y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            result.train_images += len(index)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        if not math.isfinite(loss.item()):
+            result.history.append(0.1)
+            result.stopped_early = True
+            break
+        result.seconds = time.perf_counter() - start
+        result.history.append(accuracy(model, split.val_x, split.val_y, resolution))
+        result.steps = step
+        if bar is not None:
+            bar.set_postfix(val_acc=f"{result.history[-1]:.3f}")
+        if callback is not None and callback(epoch, result.history[-1]) is False:
+            result.stopped_early = step < total_steps
+            break
+    if bar is not None:
+        bar.close()
+    result.seconds = time.perf_counter() - start
+    result.steps = step
+    return result, model
+
+
+def evaluate_test(model: nn.Module, data: Dataset, resolution: int, device: torch.device | None = None) -> float:
+    """Accuracy on the official test set: final reports only, never for choosing archs."""
+    device = device or next(model.parameters()).device
+    return accuracy(model, torch.from_numpy(data.test_x).to(device), torch.from_numpy(data.test_y).to(device), resolution)

@@ -1,0 +1,170 @@
+"""Latency tables: format validation, prediction, vectorised prediction, build/resume, bundle/import."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.arch import parse_arch
+from nas.latency.build import build_table, layers_for
+from nas.latency.bundle import import_results, write_bundle
+from nas.latency.measure import Runtime, RuntimeUnavailable
+from nas.latency.table import SCHEMA, Entry, LatencyTable, TableError, load_table, parse_table
+from nas.latency.validate import Sample, fit_calibration
+from nas.space import load_space
+from nas.stats import error_report, kendall_tau, spearman_rho
+
+ARCH = parse_arch("r32_w1-stem_c16_k3_s1-ir_k3_e6_c24_s2-ghost_se_k5_e3_c24_s1-head_c64")
+
+
+def _table(**meta: object) -> LatencyTable:
+    entries = {key: Entry(0.1 * (i + 1), 0.01, 10, "measured") for i, key in enumerate(ARCH.keys())}
+    return LatencyTable({"device": "t", "runtime": "onnxruntime", "threads": 1, "batch": 1, "overhead_ms": 0.05, **meta},
+                        entries)
+
+
+def test_predict_sums_entries_overhead_and_calibration() -> None:
+    table = _table()
+    assert table.predict(ARCH) == pytest.approx(0.05 + 0.1 + 0.2 + 0.3 + 0.4)
+    table.meta["calibration"] = {"scale": 2.0, "offset_ms": 0.5}
+    assert table.predict(ARCH) == pytest.approx(2 * 1.05 + 0.5)
+    assert table.breakdown(ARCH) == {"measured": pytest.approx(1.0)}
+
+
+def test_missing_key_names_key_and_command() -> None:
+    table = _table()
+    del table.entries[ARCH.keys()[2]]
+    with pytest.raises(TableError, match=r"no entry for 'ghost_se\|k5.*nas latency build --device t"):
+        table.predict(ARCH)
+
+
+def test_vectorised_prediction_matches_scalar() -> None:
+    space = load_space("shufflenet_v2")
+    layers = space.layers()
+    table = LatencyTable({"device": "v", "runtime": "onnxruntime", "threads": 1, "batch": 1, "overhead_ms": 0.02,
+                          "calibration": {"scale": 1.3, "offset_ms": 0.1}},
+                         {k: Entry(float(i % 7) / 10 + 0.01) for i, k in enumerate(sorted(layers))})
+    archs = space.sample_random(200, seed=3)
+    fast = table.compile().predict(archs)
+    assert np.allclose(fast, [table.predict(a) for a in archs])
+    foreign = table.compile().predict([ARCH])
+    assert np.isnan(foreign[0])
+
+
+def test_save_load_round_trip_is_atomic(tmp_path: Path) -> None:
+    table = _table()
+    path = table.save(tmp_path / "t.json")
+    loaded = load_table(path)
+    assert loaded.predict(ARCH) == pytest.approx(table.predict(ARCH))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+    table.set_entry(ARCH.keys()[0], Entry(9.0, origin="imported", extra={"source": "x"}))
+    assert table.entries[ARCH.keys()[0]].extra["history"][0]["ms"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("mutate,fragment", [
+    (lambda d: d.update(schema="other"), "not a nas latency table"),
+    (lambda d: d["meta"].pop("threads"), "meta lacks 'threads'"),
+    (lambda d: d["entries"][next(iter(d["entries"]))].update(ms="fast"), "'ms' must be a finite number"),
+    (lambda d: d["entries"][next(iter(d["entries"]))].update(ms=float("nan")), "'ms' must be a finite number"),
+    (lambda d: d["entries"][next(iter(d["entries"]))].update(origin="guessed"), "origin must be one of"),
+    (lambda d: d["meta"].update(calibration={"scale": -1}), "calibration"),
+])
+def test_hand_broken_tables_are_rejected_whole(tmp_path: Path, mutate: object, fragment: str) -> None:
+    data = _table().to_json()
+    mutate(data)  # type: ignore[operator]
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(TableError, match=fragment):
+        load_table(path)
+
+
+def test_corrupt_json_and_unknown_device(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text('{"schema": "nas.latency_table/1", "meta": {')
+    with pytest.raises(TableError, match="not a readable JSON table"):
+        load_table(path)
+    with pytest.raises(TableError, match="no latency table for device 'nonexistent'"):
+        load_table("nonexistent")
+    with pytest.raises(TableError, match="not allowed"):
+        load_table("../etc/passwd")
+    assert parse_table({"schema": SCHEMA, "meta": {"device": "d", "runtime": "r", "threads": 1, "batch": 1},
+                        "entries": {}}).entries == {}
+
+
+def test_unknown_runtime() -> None:
+    with pytest.raises(RuntimeUnavailable, match="unknown runtime 'tpu'"):
+        Runtime("tpu")
+
+
+def test_calibration_fit_recovers_a_linear_law() -> None:
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(1, 5, 40)
+    samples = [Sample(ARCH, float(r), float(r), 1.25 * float(r) + 0.3, 0.0) for r in raw]
+    scale, offset = fit_calibration(samples)
+    assert scale == pytest.approx(1.25) and offset == pytest.approx(0.3)
+
+
+def test_rank_statistics() -> None:
+    x = np.array([1.0, 2, 3, 4, 5])
+    assert kendall_tau(x, x) == pytest.approx(1.0) and kendall_tau(x, -x) == pytest.approx(-1.0)
+    assert spearman_rho(x, x**3) == pytest.approx(1.0)
+    report = error_report(np.array([1.0, 2.0, 3.3]), np.array([1.0, 2.08, 3.0]))
+    assert report["within_5pct"] == pytest.approx(200 / 3) and report["within_10pct"] == pytest.approx(100.0)
+
+
+def _few_layers(n: int = 4) -> dict:
+    layers = layers_for(["shufflenet_v2"], baselines=False)
+    return {k: layers[k] for k in sorted(layers)[:n]}
+
+
+def test_build_measures_then_resumes_without_remeasuring(tmp_path: Path) -> None:
+    path = tmp_path / "host.json"
+    runtime = Runtime("ort-cpu", 1)
+    table = build_table("host", ["shufflenet_v2"], runtime, baselines=False, path=path, target_s=0.02,
+                        show_progress=False, limit=3)
+    assert len(table.entries) == 3 and all(e.origin == "measured" and e.ms >= 0 and e.n > 0
+                                           for e in table.entries.values())
+    first = {k: e.ms for k, e in table.entries.items()}
+    table = build_table("host", ["shufflenet_v2"], runtime, baselines=False, path=path, target_s=0.02,
+                        show_progress=False, limit=2)
+    assert len(table.entries) == 5
+    assert all(table.entries[k].ms == ms for k, ms in first.items())  # kept, not re-measured
+    assert load_table(path).meta["reference_ms"] > 0
+    with pytest.raises(TableError, match="threads=1"):
+        build_table("host", ["shufflenet_v2"], Runtime("ort-cpu", 2), baselines=False, path=path, limit=1,
+                    show_progress=False)
+
+
+def test_bundle_runner_works_without_torch_and_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = tmp_path / "bundle"
+    write_bundle(_few_layers(), bundle, ["shufflenet_v2"], show_progress=False)
+    blocker = tmp_path / "block"
+    (blocker / "torch").mkdir(parents=True)
+    (blocker / "torch" / "__init__.py").write_text("raise ImportError('torch is not available on this device')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    check = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
+    assert check.returncode != 0 and "not available" in check.stderr
+    results = tmp_path / "results.json"
+    run = subprocess.run([sys.executable, str(bundle / "runner.py"), "--out", str(results), "--target-seconds", "0.02"],
+                         env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    document = json.loads(results.read_text())
+    assert set(document["results"]) == set(_few_layers())
+
+    monkeypatch.setattr("nas.latency.bundle.table_path", lambda device: tmp_path / f"{device}.json")
+    table = import_results(results, "board", bundle)
+    assert set(table.entries) == set(_few_layers())
+    assert all(e.extra["source"] == "bundle runner" for e in table.entries.values())
+    again = import_results(results, "board", bundle)  # re-import keeps history
+    assert all(len(e.extra["history"]) == 1 for e in again.entries.values())
+
+    other = tmp_path / "other"
+    write_bundle(_few_layers(2), other, ["shufflenet_v2"], show_progress=False)
+    with pytest.raises(TableError, match="comes from bundle"):
+        import_results(results, "board", other)
