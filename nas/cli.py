@@ -110,6 +110,82 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from dataclasses import fields as dc_fields
+
+    from nas.search.config import SearchConfig
+    from nas.search.run import run_search
+    from nas.train import set_threads
+
+    resume = False
+    if args.resume:
+        from pathlib import Path
+
+        run = Path(args.resume) if "/" in args.resume else Path(args.runs_dir or "runs") / args.resume
+        config = SearchConfig.load(run / "config.yaml") if (run / "config.yaml").is_file() else None
+        if config is None:
+            raise NasError(f"no run to resume at {run} (no config.yaml there)")
+        resume = True
+    elif args.config:
+        config = SearchConfig.load(args.config)
+        config.name = args.name  # a rerun gets its own name (default: a fresh time stamp)
+    else:
+        config = SearchConfig()
+    for f in dc_fields(SearchConfig):
+        value = getattr(args, f.name, None)
+        if value is not None and f.name not in ("rungs",) and not (resume and f.name == "name"):
+            setattr(config, f.name, value)
+    set_threads(config.threads)
+    result = run_search(config, resume=resume)
+    _print_result(result)
+    return 0
+
+
+def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazily)
+    config = result.config
+    top = len(config.fidelities) - 1
+    label = config.fidelities[top].label()
+    print(f"\nrun {config.run_dir}: {len(result.candidates)} trained candidates, {result.infeasible} rejected over "
+          f"budget from the table; {result.seconds:.0f}s ({result.training_seconds / max(result.seconds, 1e-9) * 100:.0f}% "
+          f"training)")
+    noise = f"+-{result.noise * 100:.1f} pts (seed sd)" if result.noise is not None else "not measured"
+    print(f"Pareto front under {config.budget_ms:g} ms on {config.device}, judged at {label}; noise {noise}")
+    rows = [("acc %", "latency ms", "MMACs", "params", "id", "arch")]
+    from nas.model import arch_cost
+
+    for c in result.front:
+        cost = arch_cost(c.arch)
+        rows.append((f"{c.accuracy[top] * 100:.2f}", f"{c.latency_ms:.3f}", f"{cost.macs / 1e6:.1f}",
+                     f"{cost.params / 1e6:.2f}M", c.arch.id, str(c.arch)))
+    _print_table(rows)
+    best, base = result.best, result.baseline
+    if best is not None:
+        print(f"best under budget: {best.accuracy[top] * 100:.2f}% at {best.latency_ms:.3f} ms ({best.arch.id})")
+    if base is not None:
+        accs = ", ".join(f"{a * 100:.2f}" for a in base["accuracies"])
+        print(f"best baseline under budget: {base['name']} {base['accuracy'] * 100:.2f}% (seeds: {accs}) at "
+              f"{base['latency_ms']:.3f} ms, same fidelity")
+    else:
+        print("no hand-designed baseline fits this budget")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from nas.export import export_run
+
+    for folder in export_run(args.run, pareto=args.pareto, top=args.top, trial=args.trial,
+                             retrain_epochs=args.retrain_epochs):
+        print(folder)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from nas.report import write_report
+
+    for path in write_report(args.run):
+        print(path)
+    return 0
+
+
 def _spaces_arg(values: list[str] | None) -> list[str]:
     from nas.space import available_spaces, load_space
 
@@ -247,6 +323,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default runs/train_<id>_<fidelity>_s<seed>)")
     p.set_defaults(handler=cmd_train)
 
+    p = sub.add_parser("search", help="budget-constrained search: most accurate archs under a latency budget")
+    p.add_argument("--space", default=None, help="search space (default ghost_mbv2)")
+    p.add_argument("--device", default=None, help="latency table to budget against (default cpu_x86)")
+    p.add_argument("--budget", default=None, help="latency budget with unit, e.g. 30ms, 0.03s (default 30ms)")
+    p.add_argument("--trials", type=int, default=None, help="feasible candidates trained at rung 0 (default 12)")
+    p.add_argument("--sampler", default=None, help="nsga2 (default), tpe, random")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--backend", default=None, help="optuna (default) or ray")
+    p.add_argument("--workers", type=int, default=None, help="parallel trials (ray backend)")
+    p.add_argument("--address", default=None, help="existing Ray cluster address (ray backend)")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the run folder)")
+    p.add_argument("--name", default=None, help="run name (default: space_device_budget_sampler_time)")
+    p.add_argument("--runs-dir", default=None, help="where runs live (default runs/)")
+    p.add_argument("--data", default=None, help="CIFAR-10 location (default $NAS_DATA, then the cache)")
+    p.add_argument("--eta", type=int, default=None, help="successive-halving reduction factor (default 4)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--config", default=None, help="rerun from a run's config.yaml")
+    p.add_argument("--resume", default=None, help="continue the run of this name (or folder)")
+    p.set_defaults(handler=cmd_search)
+
+    p = sub.add_parser("export", help="export a run's archs: ONNX, weights, arch.yaml, metrics.json")
+    p.add_argument("run", help="run folder (runs/<name>)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--pareto", action="store_true", help="every arch on the front (default)")
+    group.add_argument("--top", type=int, default=None, help="the K most accurate archs under the budget")
+    group.add_argument("--trial", default=None, help="one arch by its id")
+    p.add_argument("--retrain-epochs", type=float, default=None, help="retrain longer before exporting")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("report", help="pareto.png and a self-contained report.html for a run")
+    p.add_argument("run", help="run folder (runs/<name>)")
+    p.set_defaults(handler=cmd_report)
+
     p = sub.add_parser("devices", help="the latency tables and where their numbers come from")
     p.set_defaults(handler=cmd_devices)
 
@@ -293,7 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    console = logging.StreamHandler()
+    console.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger().addHandler(console)
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -207,7 +207,7 @@ def train(arch: Arch, data: Dataset, fidelity: Fidelity = Fidelity(), seed: int 
     n = len(split.train_y)
     steps_per_epoch = max(1, n // fidelity.batch_size)
     total_steps = max(1, int(round(fidelity.epochs * steps_per_epoch)))
-    if fidelity.schedule == "onecycle":
+    if fidelity.schedule == "onecycle" and total_steps >= 10:  # one-cycle needs a few steps per phase
         scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=fidelity.lr, total_steps=total_steps, pct_start=0.25, div_factor=10,
             final_div_factor=100)

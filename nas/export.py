@@ -1,0 +1,114 @@
+"""Exporting a run's chosen architectures: one folder per arch, ready to deploy.
+
+``runs/<name>/export/<id>/``: ``arch.yaml``, ``weights.pt`` (state_dict, ``torch.load(weights_only=True)``),
+``model.onnx`` (BN folded, checked by onnx.checker and against torch through ONNX Runtime), and
+``metrics.json``: validation accuracy with its fidelity, official test accuracy, predicted latency on
+every device whose table covers the arch (with the share from measured/predicted/imported entries),
+latency measured end to end on this host, FLOPs and params.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nas.arch import Arch, arch_to_yaml, parse_arch
+from nas.errors import ExportError, NasError
+from nas.latency.ortbench import session, time_callable
+from nas.latency.table import available_devices, load_table
+from nas.latency.validate import _atomic_write
+from nas.model import arch_cost, build
+from nas.onnx_io import export_onnx, max_abs_difference
+from nas.search.config import SearchConfig
+from nas.search.context import SearchContext, save_weights
+from nas.train import Fidelity, evaluate_test
+
+log = logging.getLogger(__name__)
+PARITY_TOLERANCE = 1e-4
+
+
+def _select(run: Path, config: SearchConfig, pareto: bool, top: int | None, trial: str | None) -> list[Arch]:
+    front = json.loads((run / "pareto.json").read_text())
+    if trial is not None:
+        with open(run / "trials.csv") as handle:
+            rows = [r for r in csv.DictReader(handle) if r["id"] == trial]
+        if not rows:
+            raise NasError(f"no trial with id {trial!r} in {run}/trials.csv")
+        return [parse_arch(rows[0]["arch"])]
+    if top is not None:
+        with open(run / "trials.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        rung_columns = sorted(c for c in rows[0] if c.startswith("accuracy_rung")) if rows else []
+
+        def best(row: dict[str, str]) -> float:
+            values = [row[c] for c in rung_columns if row[c]]
+            return float(values[-1]) if values else 0.0
+
+        return [parse_arch(r["arch"]) for r in sorted(rows, key=best, reverse=True)[:top]]
+    return [parse_arch(item["arch"]) for item in front["front"]]
+
+
+def export_run(run: str | Path, pareto: bool = True, top: int | None = None, trial: str | None = None,
+               retrain_epochs: float | None = None) -> list[Path]:
+    run = Path(run)
+    if not (run / "config.yaml").is_file() or not (run / "pareto.json").is_file():
+        raise NasError(f"{run} is not a finished search run (needs config.yaml and pareto.json)")
+    config = SearchConfig.load(run / "config.yaml")
+    config.runs_dir, config.name = str(run.parent), run.name
+    context = SearchContext(config)
+    rung = len(context.fidelities) - 1
+    fidelity = context.fidelities[rung]
+    if retrain_epochs is not None:
+        fidelity = Fidelity(**{**fidelity.__dict__, "epochs": retrain_epochs, "subset": None})
+        rung = len(context.fidelities)  # a rung of its own in the cache
+    folders = []
+    for arch in _select(run, config, pareto, top, trial):
+        folders.append(export_arch(context, arch, rung, fidelity, run / "export" / arch.id))
+    return folders
+
+
+def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelity, out: Path) -> Path:
+    seed = context.config.seed
+    weights = context.weights_path(arch, rung, seed)
+    evaluation = context.evaluate(arch, rung, seed, fidelity=fidelity)
+    model = build(arch)
+    if not weights.is_file():  # trained by an older run or below the top rung: train now
+        from nas.train import train
+
+        _, model = train(arch, context.data, fidelity, seed=seed)
+        save_weights(model, weights)
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    model = model.cpu().eval()
+    out.mkdir(parents=True, exist_ok=True)
+    save_weights(model, out / "weights.pt")
+    _atomic_write(out / "arch.yaml", arch_to_yaml(arch))
+    shape = (1, 3, arch.resolution, arch.resolution)
+    onnx_path = export_onnx(model, shape, out / "model.onnx")
+    parity = max_abs_difference(model, onnx_path, shape)
+    if parity > PARITY_TOLERANCE:
+        raise ExportError(f"{arch.id}: ONNX Runtime output differs from torch by {parity:.2e} (> {PARITY_TOLERANCE})")
+    sess = session(str(onnx_path), 1)
+    feed = {sess.get_inputs()[0].name: torch.randn(shape).numpy()}
+    measured = time_callable(lambda: sess.run(None, feed), target_s=1.0)
+    cost = arch_cost(arch)
+    metrics: dict[str, Any] = {
+        "id": arch.id, "arch": str(arch),
+        "val_accuracy": evaluation.accuracy, "fidelity": evaluation.fidelity, "seed": seed,
+        "test_accuracy": evaluate_test(model, context.data, arch.resolution, torch.device("cpu")),
+        "predicted_latency_ms": {}, "latency_sources": {}, "macs": cost.macs, "params": cost.params,
+        "measured_latency_ms_this_host": {"ms": measured.ms, "spread": measured.spread,
+                                          "runtime": "onnxruntime CPU, 1 thread, batch 1"},
+        "onnx_parity_max_abs": parity,
+    }
+    for device in available_devices():
+        table = load_table(device)
+        if not table.missing(arch.keys()):
+            metrics["predicted_latency_ms"][device] = table.predict(arch)
+            metrics["latency_sources"][device] = table.breakdown(arch)
+    _atomic_write(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return out

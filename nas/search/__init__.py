@@ -1,0 +1,1 @@
+"""The search: budget-constrained multi-objective search over a space (Optuna or Ray Tune)."""

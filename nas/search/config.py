@@ -1,0 +1,140 @@
+"""A search's fully resolved configuration: parsed once, validated before any work, saved in the run.
+
+``runs/<name>/config.yaml`` holds every field, so ``nas search --config runs/<name>/config.yaml``
+reproduces a run and ``nas search --resume <name>`` continues it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas.errors import NasError
+from nas.train import Fidelity
+
+SAMPLERS = ("nsga2", "tpe", "random")
+BACKENDS = ("optuna", "ray")
+RUNS_DIR = Path("runs")
+
+
+class ConfigError(NasError):
+    """A search option is malformed or inconsistent."""
+
+
+_BUDGET = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)\s*(ms|s|us)\s*$", re.IGNORECASE)
+
+
+def parse_budget(text: str | float) -> float:
+    """``30ms``, ``30 ms``, ``0.03s`` -> 30.0 (milliseconds). A bare number is refused: say the unit."""
+    match = _BUDGET.match(str(text))
+    if not match:
+        raise ConfigError(f"budget {text!r} does not parse: give a number with a unit, e.g. 30ms, 30 ms or 0.03s")
+    value, unit = float(match.group(1)), match.group(2).lower()
+    ms = value * {"ms": 1.0, "s": 1000.0, "us": 0.001}[unit]
+    if ms <= 0:
+        raise ConfigError(f"budget must be positive, got {text!r}")
+    return ms
+
+
+DEFAULT_RUNGS = (
+    Fidelity(epochs=1, subset=2_000, batch_size=32, val_size=1_000, lr=0.1),
+    Fidelity(epochs=3, subset=4_000, batch_size=64, val_size=1_000, lr=0.2),
+)
+"""Rung 0 screens every feasible candidate; rung 1 re-trains the best 1/eta (see docs/DESIGN_NOTES.md)."""
+
+
+@dataclass
+class SearchConfig:
+    """Everything a search run needs; ``name`` is filled from space, device, budget and time."""
+
+    space: str = "ghost_mbv2"
+    device: str = "cpu_x86"
+    budget: str = "30ms"
+    trials: int = 12
+    sampler: str = "nsga2"
+    seed: int = 0
+    backend: str = "optuna"
+    workers: int = 1
+    address: str | None = None
+    storage: str | None = None
+    name: str | None = None
+    runs_dir: str = str(RUNS_DIR)
+    data: str | None = None
+    eta: int = 4
+    rungs: list[dict[str, Any]] = field(default_factory=lambda: [asdict(f) for f in DEFAULT_RUNGS])
+    baseline_seeds: int = 2
+    threads: int | None = None
+
+    @property
+    def budget_ms(self) -> float:
+        return parse_budget(self.budget)
+
+    @property
+    def fidelities(self) -> list[Fidelity]:
+        try:
+            return [Fidelity(**rung) for rung in self.rungs]
+        except TypeError as exc:
+            raise ConfigError(f"rungs: {exc}") from None
+
+    @property
+    def run_dir(self) -> Path:
+        assert self.name is not None
+        return Path(self.runs_dir) / self.name
+
+    def validate(self) -> SearchConfig:
+        from nas.space import load_space
+
+        load_space(self.space)
+        self.budget_ms  # noqa: B018 (parses or raises)
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; allowed: {', '.join(SAMPLERS)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}; allowed: {', '.join(BACKENDS)}")
+        if self.trials < 1:
+            raise ConfigError(f"trials must be at least 1, got {self.trials}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.eta < 2:
+            raise ConfigError(f"eta must be at least 2, got {self.eta}")
+        if not self.fidelities:
+            raise ConfigError("at least one rung is needed")
+        if self.name is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            self.name = f"{self.space}_{self.device}_{self.budget_ms:g}ms_{self.sampler}_{stamp}"
+        if not re.match(r"^[A-Za-z0-9_.-]+$", self.name):
+            raise ConfigError(f"run name {self.name!r} may only hold letters, digits, '_', '-', '.'")
+        return self
+
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
+
+    def save(self, path: Path | None = None) -> Path:
+        from nas.latency.validate import _atomic_write
+
+        path = path or self.run_dir / "config.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, "# nas search configuration; rerun with: nas search --config " + str(path) + "\n"
+                      + yaml.safe_dump(asdict(self), sort_keys=False))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SearchConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: must be a mapping of options")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown option(s) {unknown}; allowed: {', '.join(sorted(known))}")
+        return cls(**data)

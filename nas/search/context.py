@@ -1,0 +1,203 @@
+"""What every trial needs, whatever drives it: the space, latency tables, data, and an evaluation cache.
+
+Evaluations (one arch trained at one rung with one seed) are appended to
+``runs/<name>/evaluations.jsonl`` and flushed to disk as soon as they finish, so a run killed at any
+moment (even SIGKILL) keeps every finished training, and a resumed run never trains the same thing
+twice. A torn last line from a kill mid-write is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.arch import Arch, BlockSpec, _resolve_block
+from nas.data import Dataset, load_cifar10
+from nas.errors import NasError
+from nas.latency.table import LatencyTable, available_devices, load_table
+from nas.search.config import SearchConfig
+from nas.space import SearchSpace, Slot, load_space
+from nas.train import EpochCallback, Fidelity, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Evaluation:
+    arch: str
+    rung: int
+    seed: int
+    accuracy: float
+    fidelity: str
+    seconds: float
+    history: list[float] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.arch, self.rung, self.seed)
+
+
+def min_latency(space: SearchSpace, table: LatencyTable) -> float:
+    """Exact fastest arch of the space on a table: minimum depth, cheapest entry per slot.
+
+    Slots have fixed input shapes, so their entries add up independently and the per-slot minimum
+    is the global one (per width and resolution).
+    """
+    best = float("inf")
+    compiled = table.compile()
+    for width in space.widths:
+        for resolution in space.resolutions:
+            blocks = []
+            for slots in space.slots(width, resolution):
+                for slot in slots[: space.stages[slots[0].stage].depth[0]]:
+                    def cost(block: BlockSpec, slot: Slot = slot) -> float:
+                        entry = table.entries.get(_resolve_block(block, slot.cin, slot.cout, slot.hw, space.divisor, 0).key)
+                        return entry.ms if entry else float("inf")
+
+                    blocks.append(min(slot.choices, key=cost))
+            arch = Arch(resolution, width, space.stem, tuple(blocks), space.head, space.num_classes, space.divisor)
+            best = min(best, float(compiled.predict([arch])[0]))
+    return best
+
+
+class SearchContext:
+    """Latency look-ups and cached trainings for one run."""
+
+    def __init__(self, config: SearchConfig, data: Dataset | None = None) -> None:
+        self.config = config
+        self.space = load_space(config.space)
+        self.table = load_table(config.device)
+        missing = self.table.missing(self.space.layers())
+        if missing:
+            raise NasError(f"table {config.device!r} lacks {len(missing)} layer(s) of space {config.space!r}, e.g. "
+                           f"{missing[0]!r}; build them with: nas latency build --device {config.device} "
+                           f"--space {config.space}")
+        self.budget_ms = config.budget_ms
+        fastest = min_latency(self.space, self.table)
+        if fastest > self.budget_ms:
+            raise NasError(f"budget {self.budget_ms:g} ms is below the fastest arch of {config.space!r} on "
+                           f"{config.device} ({fastest:.3f} ms): raise the budget to at least {fastest:.3f}ms")
+        self.fastest_ms = fastest
+        self.other_tables = {}
+        for device in available_devices():
+            if device == config.device:
+                continue
+            other = load_table(device)
+            if not other.missing(self.space.layers()):
+                self.other_tables[device] = other
+        self.compiled = self.table.compile()
+        self._data = data
+        self.fidelities = config.fidelities
+        self.path = config.run_dir / "evaluations.jsonl"
+        self.cache: dict[tuple[str, int, int], Evaluation] = {}
+        self.training_seconds = 0.0
+        self._load_cache()
+
+    @property
+    def data(self) -> Dataset:
+        if self._data is None:
+            self._data = load_cifar10(self.config.data)
+        return self._data
+
+    def latency(self, arch: Arch) -> float:
+        return self.table.predict(arch)
+
+    def latencies(self, arch: Arch) -> dict[str, float]:
+        """Predicted latency on the search's device and every other table that covers the space."""
+        out = {self.config.device: self.table.predict(arch)}
+        for device, table in self.other_tables.items():
+            out[device] = table.predict(arch)
+        return out
+
+    def feasible(self, arch: Arch) -> bool:
+        return self.latency(arch) <= self.budget_ms
+
+    # -- evaluation cache -------------------------------------------------------------------
+    def _load_cache(self) -> None:
+        if not self.path.is_file():
+            return
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+                evaluation = Evaluation(**record)
+            except (json.JSONDecodeError, TypeError):
+                continue  # a line torn by a kill mid-write
+            self.cache[evaluation.key] = evaluation
+
+    def _append(self, evaluation: Evaluation) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(evaluation.__dict__) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def evaluate(self, arch: Arch, rung: int, seed: int | None = None, callback: EpochCallback | None = None,
+                 fidelity: Fidelity | None = None) -> Evaluation:
+        """Train ``arch`` at a rung (cached); the accuracy is on the held-out validation split."""
+        seed = self.config.seed if seed is None else seed
+        key = (str(arch), rung, seed)
+        if key in self.cache:
+            return self.cache[key]
+        fidelity = fidelity or self.fidelities[rung]
+        started = time.perf_counter()
+        result, model = train(arch, self.data, fidelity, seed=seed, callback=callback)
+        self.training_seconds += time.perf_counter() - started
+        if rung == len(self.fidelities) - 1 and not result.stopped_early:
+            save_weights(model, self.weights_path(arch, rung, seed))
+        evaluation = Evaluation(str(arch), rung, seed, result.accuracy, fidelity.label(), result.seconds,
+                                result.history)
+        if not result.stopped_early:
+            self._append(evaluation)
+            self.cache[key] = evaluation
+        log.info("trained %s at %s: %.4f in %.0fs", arch.id, fidelity.label(), result.accuracy, result.seconds)
+        return evaluation
+
+    def weights_path(self, arch: Arch, rung: int, seed: int) -> Path:
+        return self.config.run_dir / "weights" / f"{arch.id}_r{rung}_s{seed}.pt"
+
+    def evaluations(self, rung: int) -> list[Evaluation]:
+        return [e for e in self.cache.values() if e.rung == rung]
+
+    def noise(self, rung: int) -> float | None:
+        """Seed noise at a rung: pooled standard deviation over archs trained with several seeds."""
+        by_arch: dict[str, list[float]] = {}
+        for e in self.evaluations(rung):
+            by_arch.setdefault(e.arch, []).append(e.accuracy)
+        groups = [np.array(v) for v in by_arch.values() if len(v) > 1]
+        if not groups:
+            return None
+        dof = sum(len(g) - 1 for g in groups)
+        return float(np.sqrt(sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / dof))
+
+
+def describe(arch: Arch) -> dict[str, Any]:
+    from nas.model import arch_cost
+
+    cost = arch_cost(arch)
+    return {"arch": str(arch), "id": arch.id, "macs": cost.macs, "params": cost.params}
+
+
+def ensure_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_weights(model: Any, path: Path) -> None:
+    """state_dict on the CPU, written atomically (loadable with ``torch.load(weights_only=True)``)."""
+    import tempfile
+
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

@@ -1,0 +1,98 @@
+"""The Optuna driver: ask/tell over a persistent study (SQLite in the run folder by default).
+
+Each trial samples an arch define-by-run (:meth:`SearchSpace.sample_trial`), looks its latency up,
+and sets the constraint ``latency - budget`` (``trial.set_constraint``, Optuna 5's replacement for
+``constraints_func``), which NSGA-II and TPE use to prefer feasible trials. An infeasible trial is
+told at once, untrained, with accuracy 0; it costs milliseconds and does not count towards
+``trials``. Trials left RUNNING by a killed process are marked FAIL on resume; everything finished
+is kept (SQLite commits each tell, the trainings are in ``evaluations.jsonl``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import optuna
+
+from nas.errors import NasError
+from nas.search.config import SearchConfig
+from nas.search.context import SearchContext
+
+log = logging.getLogger(__name__)
+MAX_INFEASIBLE_PER_TRIAL = 200
+
+
+def make_sampler(config: SearchConfig, offset: int = 0) -> optuna.samplers.BaseSampler:
+    seed = config.seed + 1_000_003 * offset
+    if config.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if config.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                          n_startup_trials=max(4, config.trials // 3))
+    # a small population so that a CPU-sized budget still sees several generations
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, config.trials // 3)))
+
+
+def open_study(config: SearchConfig) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(storage=config.storage_url(), study_name=config.name,
+                                    directions=["maximize", "minimize"], sampler=make_sampler(config),
+                                    load_if_exists=True)
+        if study.trials:  # resuming: continue the random stream instead of replaying it from the seed
+            study.sampler = make_sampler(config, offset=len(study.trials))
+    except Exception as exc:  # storage backends raise many types (sqlalchemy, OSError, ...)
+        raise NasError(f"cannot open study storage {config.storage_url()!r}: {exc.__class__.__name__}: "
+                       f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        log.info("marked trial %d (left running by an interrupted process) as failed", trial.number)
+    return study
+
+
+def _feasible_archs(study: optuna.Study) -> set[str]:
+    """Distinct feasible archs told so far: the unit ``trials`` counts (a re-sampled arch is free)."""
+    return {t.user_attrs["arch"] for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if t.user_attrs.get("feasible")}
+
+
+def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
+    """Run trials until ``config.trials`` feasible ones are trained; returns the infeasible count."""
+    study = open_study(config)
+    seen = _feasible_archs(study)
+    done = len(seen)
+    infeasible = 0
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.trials, initial=done, desc="rung 0 trials", unit="trial", dynamic_ncols=True)
+    while done < config.trials:
+        trial = study.ask()
+        arch = context.space.sample_trial(trial)
+        latency = context.latency(arch)
+        trial.set_user_attr("arch", str(arch))
+        trial.set_user_attr("latency_ms", latency)
+        trial.set_constraint("latency_over_budget_ms", latency - context.budget_ms)
+        if latency > context.budget_ms:
+            trial.set_user_attr("feasible", False)
+            study.tell(trial, [0.0, latency])
+            infeasible += 1
+            if infeasible > MAX_INFEASIBLE_PER_TRIAL * config.trials:
+                raise NasError(f"{infeasible} sampled archs were over the {context.budget_ms:g} ms budget; the budget "
+                               f"is too tight for this space (fastest: {context.fastest_ms:.3f} ms)")
+            continue
+        trial.set_user_attr("feasible", True)
+        evaluation = context.evaluate(arch, 0)
+        trial.set_user_attr("accuracy_rung0", evaluation.accuracy)
+        study.tell(trial, [evaluation.accuracy, latency])
+        if str(arch) in seen:
+            continue
+        seen.add(str(arch))
+        done += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(acc=f"{evaluation.accuracy:.3f}", ms=f"{latency:.2f}", rejected=infeasible)
+    if bar is not None:
+        bar.close()
+    return infeasible

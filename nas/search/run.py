@@ -1,0 +1,203 @@
+"""A search run from start to result: sample at rung 0, promote, judge at the top rung, compare.
+
+1. **Sampling** (Optuna or Ray Tune driver): every candidate's latency is looked up first; one over
+   the budget is told to the sampler as infeasible (a constraint) at no training cost and does not
+   count towards ``trials``; a feasible one is trained at rung 0.
+2. **Promotion** (successive halving): the best ``1/eta`` of the feasible candidates, by
+   non-dominated rank of (rung-0 accuracy, latency), are trained at each next rung.
+3. **Baseline**: the slowest hand-designed baseline that still fits the budget (the most capacity
+   within it) is trained at the top rung with ``baseline_seeds`` seeds; the spread of those seeds is
+   the run's measured noise.
+4. **Result**: the Pareto front at the top rung, where accuracy differences within the noise are
+   ties that go to the lower latency; written to ``pareto.json`` and ``trials.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nas.arch import Arch, parse_arch
+from nas.latency.validate import _atomic_write
+from nas.model import arch_cost
+from nas.search.config import SearchConfig
+from nas.search.context import SearchContext
+from nas.search.pareto import Point, hypervolume, nondominated_ranks, pareto_front
+from nas.space import available_baselines, resolve_arch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Candidate:
+    arch: Arch
+    latency_ms: float
+    accuracy: dict[int, float] = field(default_factory=dict)  # rung -> accuracy
+
+    def top(self) -> tuple[int, float]:
+        rung = max(self.accuracy)
+        return rung, self.accuracy[rung]
+
+
+@dataclass
+class SearchResult:
+    config: SearchConfig
+    candidates: list[Candidate]
+    front: list[Candidate]
+    baseline: dict[str, Any] | None
+    noise: float | None
+    seconds: float
+    training_seconds: float
+    infeasible: int
+
+    @property
+    def best(self) -> Candidate | None:
+        return max(self.front, key=lambda c: c.top()[1]) if self.front else None
+
+
+def run_search(config: SearchConfig, resume: bool = False, show_progress: bool = True) -> SearchResult:
+    """Run (or resume) a search; every finished training survives an interruption."""
+    config.validate()
+    run_dir = config.run_dir
+    if resume and not (run_dir / "config.yaml").is_file():
+        from nas.search.config import ConfigError
+
+        raise ConfigError(f"no run to resume at {run_dir} (no config.yaml there)")
+    if not resume and (run_dir / "config.yaml").is_file():
+        from nas.search.config import ConfigError
+
+        raise ConfigError(f"run {run_dir} already exists: resume it with --resume {config.name} or pick another --name")
+    context = SearchContext(config)
+    context.data  # noqa: B018 (fail on missing data before creating anything)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save()
+    handler = logging.FileHandler(run_dir / "search.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    logging.getLogger("nas").addHandler(handler)
+    logging.getLogger("nas").setLevel(logging.INFO)
+    started = time.perf_counter()
+    try:
+        if config.backend == "ray":
+            from nas.search.ray_driver import sample_with_ray
+
+            infeasible = sample_with_ray(config, context)
+        else:
+            from nas.search.optuna_driver import sample_with_optuna
+
+            infeasible = sample_with_optuna(config, context, show_progress)
+        candidates = _candidates(context)
+        _promote(context, candidates, show_progress)
+        baseline = _baseline(context, show_progress)
+        noise = context.noise(len(context.fidelities) - 1)
+        top_rung = len(context.fidelities) - 1
+        judged = [c for c in candidates if top_rung in c.accuracy]
+        points = [Point(str(c.arch), c.accuracy[top_rung], c.latency_ms) for c in judged]
+        front_keys = {p.key for p in pareto_front(points, noise or 0.0)}
+        front = sorted((c for c in judged if str(c.arch) in front_keys), key=lambda c: c.latency_ms)
+        result = SearchResult(config, candidates, front, baseline, noise, time.perf_counter() - started,
+                              context.training_seconds, infeasible)
+        write_outputs(result, context)
+        return result
+    finally:
+        logging.getLogger("nas").removeHandler(handler)
+        handler.close()
+
+
+def _candidates(context: SearchContext) -> list[Candidate]:
+    """Every feasible, trained arch with its accuracy per rung (the cache is the source of truth)."""
+    by_arch: dict[str, Candidate] = {}
+    for evaluation in context.cache.values():
+        if evaluation.seed != context.config.seed or evaluation.arch in _baseline_strings():
+            continue
+        arch = parse_arch(evaluation.arch)
+        candidate = by_arch.setdefault(evaluation.arch, Candidate(arch, context.latency(arch)))
+        candidate.accuracy[evaluation.rung] = evaluation.accuracy
+    return [c for c in by_arch.values() if 0 in c.accuracy and c.latency_ms <= context.budget_ms]
+
+
+def _baseline_strings() -> set[str]:
+    return {str(resolve_arch(name)) for name in available_baselines()}
+
+
+def _promote(context: SearchContext, candidates: list[Candidate], show_progress: bool) -> None:
+    """Successive halving over rungs, by non-dominated rank of (accuracy at the rung, latency)."""
+    pool = candidates
+    for rung in range(1, len(context.fidelities)):
+        keep = max(1, math.ceil(len(pool) / context.config.eta))
+        points = [Point(str(c.arch), c.accuracy[rung - 1], c.latency_ms) for c in pool]
+        ordered = [p.key for front in nondominated_ranks(points) for p in sorted(front, key=lambda p: -p.accuracy)]
+        chosen = [next(c for c in pool if str(c.arch) == key) for key in ordered[:keep]]
+        from nas.progress import progress
+
+        for candidate in progress(chosen, len(chosen), f"rung {rung} ({context.fidelities[rung].label()})",
+                                  show_progress):
+            candidate.accuracy[rung] = context.evaluate(candidate.arch, rung).accuracy
+        pool = chosen
+
+
+def _baseline(context: SearchContext, show_progress: bool) -> dict[str, Any] | None:
+    """The slowest hand-designed baseline that fits the budget, trained at the top rung with several seeds."""
+    fitting = []
+    for name in available_baselines():
+        arch = resolve_arch(name)
+        if context.table.missing(arch.keys()):
+            continue
+        latency = context.latency(arch)
+        if latency <= context.budget_ms:
+            fitting.append((latency, name, arch))
+    if not fitting:
+        return None
+    latency, name, arch = max(fitting)
+    rung = len(context.fidelities) - 1
+    seeds = [context.config.seed + i for i in range(context.config.baseline_seeds)]
+    from nas.progress import progress
+
+    accuracies = [context.evaluate(arch, rung, seed).accuracy
+                  for seed in progress(seeds, len(seeds), f"baseline {name}", show_progress)]
+    return {"name": name, "arch": str(arch), "latency_ms": latency, "accuracy": accuracies[0],
+            "accuracies": accuracies, "rung": rung, **{k: v for k, v in _cost(arch).items()}}
+
+
+def _cost(arch: Arch) -> dict[str, int]:
+    cost = arch_cost(arch)
+    return {"macs": cost.macs, "params": cost.params}
+
+
+def write_outputs(result: SearchResult, context: SearchContext) -> None:
+    """trials.csv (every trained candidate), pareto.json (front, baseline, noise, fidelities)."""
+    run_dir = result.config.run_dir
+    devices = [result.config.device, *context.other_tables]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    rungs = range(len(context.fidelities))
+    writer.writerow(["id", "arch", *[f"accuracy_rung{r}" for r in rungs], *[f"latency_ms_{d}" for d in devices],
+                     "macs", "params", "on_front", "seconds"])
+    front_ids = {c.arch.id for c in result.front}
+    for c in sorted(result.candidates, key=lambda c: c.latency_ms):
+        latencies = context.latencies(c.arch)
+        seconds = sum(e.seconds for e in context.cache.values() if e.arch == str(c.arch))
+        writer.writerow([c.arch.id, str(c.arch), *[f"{c.accuracy[r]:.4f}" if r in c.accuracy else "" for r in rungs],
+                         *[f"{latencies[d]:.4f}" for d in devices], _cost(c.arch)["macs"], _cost(c.arch)["params"],
+                         int(c.arch.id in front_ids), f"{seconds:.1f}"])
+    _atomic_write(run_dir / "trials.csv", buffer.getvalue())
+    top = len(context.fidelities) - 1
+    points = [Point(str(c.arch), c.accuracy[0], c.latency_ms) for c in result.candidates]
+    document = {
+        "run": result.config.name, "space": result.config.space, "device": result.config.device,
+        "budget_ms": context.budget_ms, "fastest_in_space_ms": context.fastest_ms,
+        "fidelities": [f.label() for f in context.fidelities], "judged_at_rung": top,
+        "noise_sd": result.noise, "hypervolume_rung0": hypervolume(points, context.budget_ms),
+        "front": [{"id": c.arch.id, "arch": str(c.arch), "accuracy": c.accuracy[top], "latency_ms": c.latency_ms,
+                   "latency_ms_by_device": context.latencies(c.arch), **_cost(c.arch),
+                   "latency_sources": context.table.breakdown(c.arch)} for c in result.front],
+        "baseline": result.baseline, "candidates": len(result.candidates), "infeasible_rejected": result.infeasible,
+        "seconds": result.seconds, "training_seconds": result.training_seconds,
+        "overhead_fraction": max(0.0, 1 - result.training_seconds / result.seconds) if result.seconds else 0.0,
+    }
+    _atomic_write(run_dir / "pareto.json", json.dumps(document, indent=1) + "\n")

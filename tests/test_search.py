@@ -1,0 +1,155 @@
+"""The search: budget parsing, fronts with noise ties, a real (tiny) search run, resume after SIGKILL,
+export and report, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+import yaml
+
+from nas.search.config import ConfigError, SearchConfig, parse_budget
+from nas.search.pareto import Point, dominates, hypervolume, pareto_front
+
+TINY_RUNGS = [{"epochs": 1, "subset": 100, "batch_size": 50, "val_size": 100, "lr": 0.1},
+              {"epochs": 1, "subset": 200, "batch_size": 50, "val_size": 100, "lr": 0.1}]
+
+
+def _config(tmp: Path, **overrides: object) -> SearchConfig:
+    values = {"space": "shufflenet_v2", "device": "cpu_x86", "budget": "50ms", "trials": 3, "data": "synthetic",
+              "eta": 3, "runs_dir": str(tmp), "rungs": TINY_RUNGS, "baseline_seeds": 2, "threads": 1, "name": "r1"}
+    values.update(overrides)
+    return SearchConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text,ms", [("30ms", 30.0), ("30 ms", 30.0), ("0.03s", 30.0), ("1.5MS", 1.5), ("500us", 0.5)])
+def test_budget_parses_with_units(text: str, ms: float) -> None:
+    assert parse_budget(text) == pytest.approx(ms)
+
+
+@pytest.mark.parametrize("text", ["30", "fast", "ms", "-3ms", "0ms"])
+def test_budget_without_unit_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_budget(text)
+
+
+def test_noise_ties_go_to_the_faster_arch() -> None:
+    fast, slow = Point("fast", 0.800, 1.0), Point("slow", 0.805, 2.0)
+    assert not dominates(fast, slow) and {p.key for p in pareto_front([fast, slow])} == {"fast", "slow"}
+    assert dominates(fast, slow, noise=0.01)
+    assert [p.key for p in pareto_front([fast, slow], noise=0.01)] == ["fast"]
+    assert not dominates(fast, Point("much better", 0.9, 2.0), noise=0.01)
+
+
+def test_hypervolume_of_known_fronts() -> None:
+    assert hypervolume([Point("a", 0.5, 0.0)], budget_ms=10) == pytest.approx(0.5)
+    two = [Point("a", 0.4, 0.0), Point("b", 0.8, 5.0), Point("over", 1.0, 11.0)]
+    assert hypervolume(two, budget_ms=10) == pytest.approx(0.5 * 0.4 + 0.5 * 0.8)
+    assert hypervolume([], budget_ms=10) == 0.0
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from nas.search.run import run_search
+
+    tmp = tmp_path_factory.mktemp("runs")
+    result = run_search(_config(tmp), show_progress=False)
+    assert len(result.candidates) == 3 and result.front
+    return tmp / "r1"
+
+
+def test_run_folder_holds_everything(finished_run: Path) -> None:
+    for name in ("config.yaml", "study.db", "trials.csv", "pareto.json", "evaluations.jsonl", "search.log"):
+        assert (finished_run / name).is_file(), name
+    summary = json.loads((finished_run / "pareto.json").read_text())
+    assert summary["judged_at_rung"] == 1 and summary["fidelities"] == ["e1-n100-b50", "e1-n200-b50"]
+    assert all(f["latency_ms"] <= 50 for f in summary["front"])
+    assert summary["baseline"]["name"].startswith(("shufflenet", "mobilenet", "ghostnet"))
+    assert len(summary["baseline"]["accuracies"]) == 2 and summary["noise_sd"] is not None
+    assert 0 <= summary["overhead_fraction"] < 1
+    config = yaml.safe_load((finished_run / "config.yaml").read_text())
+    assert config["space"] == "shufflenet_v2" and config["rungs"] == TINY_RUNGS
+
+
+def test_config_reruns_the_same_search(finished_run: Path, tmp_path: Path) -> None:
+    from nas.search.run import run_search
+
+    config = SearchConfig.load(finished_run / "config.yaml")
+    config.name, config.runs_dir = "again", str(tmp_path)
+    first = [e["arch"] for e in map(json.loads, (finished_run / "evaluations.jsonl").read_text().splitlines())]
+    run_search(config, show_progress=False)
+    second = [e["arch"] for e in map(json.loads, (tmp_path / "again" / "evaluations.jsonl").read_text().splitlines())]
+    assert first == second  # same seed, same sampler: same archs in the same order
+
+
+def test_export_and_report(finished_run: Path) -> None:
+    from nas.export import export_run
+    from nas.report import write_report
+
+    folders = export_run(finished_run)
+    assert folders
+    for folder in folders:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["onnx_parity_max_abs"] < 1e-4 and "cpu_x86" in metrics["predicted_latency_ms"]
+        assert metrics["measured_latency_ms_this_host"]["ms"] > 0 and 0 <= metrics["test_accuracy"] <= 1
+        assert metrics["latency_sources"]["cpu_x86"] == {"measured": pytest.approx(1.0)}
+        onnx.checker.check_model(onnx.load(str(folder / "model.onnx")))
+        torch.load(folder / "weights.pt", weights_only=True)
+        assert (folder / "arch.yaml").is_file()
+    png, page = write_report(finished_run)
+    assert png.stat().st_size > 1000
+    text = page.read_text()
+    assert "<svg" in text and "<title>" in text and "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def _nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--budget", "30"], "does not parse"),
+    (["--budget", "fast"], "does not parse"),
+    (["--budget", "0.01ms"], "below the fastest arch"),
+    (["--sampler", "grid"], "unknown sampler"),
+    (["--backend", "spark"], "unknown backend"),
+    (["--space", "nope"], "unknown search space"),
+    (["--device", "nope"], "no latency table for device 'nope'"),
+    (["--storage", "sqlite:////nonexistent/dir/x.db"], "cannot open study storage"),
+    (["--resume", "never-ran"], "no run to resume"),
+])
+def test_bad_search_input_is_one_line(tmp_path: Path, args: list[str], fragment: str) -> None:
+    result = _nas("search", "--data", "synthetic", "--runs-dir", str(tmp_path), "--trials", "1", *args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert fragment in lines[-1] and "Traceback" not in result.stderr
+
+
+def test_sigkill_mid_run_then_resume_keeps_finished_trials(tmp_path: Path) -> None:
+    config = _config(tmp_path, trials=4, name="killed")
+    path = tmp_path / "config.yaml"
+    config.save(path)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "search", "--config", str(path), "--name", "killed"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    log = tmp_path / "killed" / "evaluations.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 2):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = log.read_text().splitlines()
+    assert len(kept) >= 2
+    result = _nas("search", "--resume", str(tmp_path / "killed"))
+    assert result.returncode == 0, result.stderr
+    after = log.read_text().splitlines()
+    assert after[: len(kept)] == kept  # nothing finished was lost or redone
+    first_rung0 = [json.loads(line)["arch"] for line in after if json.loads(line)["rung"] == 0]
+    assert len(first_rung0) == len(set(first_rung0)) == 4
