@@ -13,8 +13,18 @@ import pytest
 import torch
 
 from nas.arch import parse_arch
-from nas.data import (FOLDER, PER_FILE, RECORD, TEST_FILE, TRAIN_FILES, DataError, load_cifar10, parse_records,
-                      synthetic_cifar, write_records)
+from nas.data import (
+    FOLDER,
+    PER_FILE,
+    RECORD,
+    TEST_FILE,
+    TRAIN_FILES,
+    DataError,
+    load_cifar10,
+    parse_records,
+    synthetic_cifar,
+    write_records,
+)
 from nas.train import Fidelity, augment, balanced_indices, make_split, train
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / FOLDER

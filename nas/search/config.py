@@ -59,7 +59,7 @@ class SearchConfig:
     sampler: str = "nsga2"
     seed: int = 0
     backend: str = "optuna"
-    workers: int = 1
+    workers: int = 2
     address: str | None = None
     storage: str | None = None
     name: str | None = None

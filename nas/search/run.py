@@ -73,6 +73,10 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
         from nas.search.config import ConfigError
 
         raise ConfigError(f"run {run_dir} already exists: resume it with --resume {config.name} or pick another --name")
+    if config.backend == "ray" and config.address:
+        from nas.search.ray_driver import _check_address
+
+        _check_address(config.address)
     context = SearchContext(config)
     context.data  # noqa: B018 (fail on missing data before creating anything)
     run_dir.mkdir(parents=True, exist_ok=True)

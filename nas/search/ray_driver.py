@@ -1,0 +1,163 @@
+"""The Ray Tune driver: the same candidates, trained in parallel, on one machine or a Ray cluster.
+
+* Searcher: Ray's ``OptunaSearch`` with the same sampler as the Optuna driver and the space's
+  define-by-run sampling (``SearchSpace.sample_trial``), multi-objective (accuracy max, latency min).
+* Scheduler: ASHA on validation accuracy per epoch (it stops rung-0 trainings that fall behind when
+  the rung has several epochs).
+* The latency constraint: Ray's trainables cannot reach the Optuna trial, so an over-budget arch is
+  answered at once, untrained, with accuracy 0: the searcher learns to avoid that region, and such a
+  trial does not count towards ``trials`` (a stopper ends the experiment once ``trials`` feasible
+  candidates are trained).
+* ``--address`` joins an existing cluster (``ray start --head`` on one machine, ``ray start
+  --address=HEAD:PORT`` on the others). Data and the latency table travel through Ray's object store,
+  so worker nodes need the package, not the files.
+* Finished trainings come back to the driver, which appends them to ``evaluations.jsonl``; the
+  promotion rungs then run on the driver like the Optuna backend's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+from typing import Any
+
+from nas.errors import NasError
+from nas.search.config import SearchConfig
+from nas.search.context import Evaluation, SearchContext
+
+log = logging.getLogger(__name__)
+
+
+def _check_address(address: str) -> None:
+    """Fail fast, in one line, when the cluster does not answer (ray.init would wait a long time)."""
+    if address == "auto":
+        return
+    host, _, port = address.replace("ray://", "").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
+            pass
+    except (OSError, ValueError):
+        raise NasError(f"Ray address {address!r} does not answer; start a head with 'ray start --head' "
+                       "and pass its HOST:PORT") from None
+
+
+class DefineByRun:
+    """Picklable define-by-run space for OptunaSearch (Ray checkpoints its searcher with pickle)."""
+
+    def __init__(self, space: str) -> None:
+        self.space = space
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        from nas.space import load_space
+
+        return {"arch": str(load_space(self.space).sample_trial(trial))}
+
+
+def _trainable(config: dict[str, Any], data: Any, table_json: dict[str, Any], fidelity: dict[str, Any],
+               budget_ms: float, seed: int) -> dict[str, Any]:
+    import ray
+    import torch
+    from ray import tune
+
+    from nas.arch import parse_arch
+    from nas.latency.table import parse_table
+    from nas.train import Fidelity, train
+
+    torch.set_num_threads(1)
+    arch = parse_arch(config["arch"])
+    latency = parse_table(table_json).predict(arch)
+    node = ray.get_runtime_context().get_node_id()
+    if latency > budget_ms:
+        return {"accuracy": 0.0, "latency_ms": latency, "feasible": False, "node": node, "arch": str(arch)}
+
+    def report(epoch: int, accuracy: float) -> bool:
+        tune.report({"accuracy": accuracy, "latency_ms": latency, "feasible": True, "node": node,
+                     "arch": str(arch), "epoch": epoch})
+        return True
+
+    result, _ = train(arch, data, Fidelity(**fidelity), seed=seed, callback=report, device=torch.device("cpu"))
+    return {"accuracy": result.accuracy, "latency_ms": latency, "feasible": True, "node": node, "arch": str(arch),
+            "history": result.history, "seconds": result.seconds, "done": True}
+
+
+def sample_with_ray(config: SearchConfig, context: SearchContext) -> int:
+    """Run rung 0 on Ray; returns the number of infeasible samples."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    from nas.search.optuna_driver import make_sampler
+
+    if config.address:
+        _check_address(config.address)
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            if config.address:
+                ray.init(address=config.address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError) as exc:
+            raise NasError(f"cannot start or join Ray ({config.address or 'local'}): {exc}") from None
+    feasible_needed = config.trials - len({e.arch for e in context.evaluations(0)})
+    infeasible = 0
+    try:
+        if feasible_needed <= 0:
+            return 0
+        fidelity = context.fidelities[0]
+
+        searcher = OptunaSearch(space=DefineByRun(config.space), metric=["accuracy", "latency_ms"], mode=["max", "min"],
+                                sampler=make_sampler(config, offset=len(context.cache)))
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max(1, int(fidelity.epochs) + 1),
+                                  grace_period=1, reduction_factor=3)
+
+        class EnoughFeasible(tune.Stopper):
+            """Ends the experiment once enough feasible candidates finished training."""
+
+            def __init__(self) -> None:
+                self.done: set[str] = set()
+
+            def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+                if result.get("done"):
+                    self.done.add(result["arch"])
+                return False
+
+            def stop_all(self) -> bool:
+                return len(self.done) >= feasible_needed
+
+        trainable = tune.with_parameters(_trainable, data=context.data, table_json=context.table.to_json(),
+                                         fidelity=fidelity.__dict__, budget_ms=context.budget_ms, seed=config.seed)
+        storage = tempfile.mkdtemp(prefix="nas-ray-")
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": 1}),
+            tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=config.workers),
+                                        scheduler=scheduler, num_samples=-1, metric="accuracy", mode="max"),
+            run_config=tune.RunConfig(name=config.name, storage_path=storage, stop=EnoughFeasible(), verbose=0),
+        )
+        results = tuner.fit()
+        nodes: set[str] = set()
+        for result in results:
+            metrics = result.metrics or {}
+            if not metrics.get("feasible", True):
+                infeasible += 1
+                continue
+            if metrics.get("done"):
+                nodes.add(metrics["node"])
+                evaluation = Evaluation(metrics["arch"], 0, config.seed, float(metrics["accuracy"]), fidelity.label(),
+                                        float(metrics["seconds"]), list(metrics["history"]))
+                if evaluation.key not in context.cache:
+                    context._append(evaluation)
+                    context.cache[evaluation.key] = evaluation
+                    context.training_seconds += evaluation.seconds
+        log.info("ray: %d feasible trainings on %d node(s), %d infeasible samples", len(results) - infeasible,
+                 len(nodes), infeasible)
+        (config.run_dir / "ray_nodes.txt").write_text("\n".join(sorted(nodes)) + "\n")
+        return infeasible
+    finally:
+        if started_here:
+            ray.shutdown()
