@@ -37,9 +37,10 @@ import yaml
 
 from nas.errors import ArchError
 
-BLOCK_TYPES = ("ir", "ghost", "shuffle", "ds")
-"""ir: MobileNetV2 inverted residual; ghost: GhostNet bottleneck; shuffle: ShuffleNetV2 unit;
-ds: MobileNetV1 depthwise-separable conv."""
+BLOCK_TYPES = ("ir", "ghost", "shuffle", "ds", "conv")
+"""ir: MobileNetV2 inverted residual (``groups`` > 1: FBNet's grouped 1x1 convs + channel shuffle);
+ghost: GhostNet bottleneck; shuffle: ShuffleNetV2 unit; ds: MobileNetV1 depthwise-separable conv;
+conv: a plain conv + BN + act (FBNet's "skip" where the shape changes is a 1x1 one)."""
 
 ACTIVATIONS = ("relu", "relu6", "hswish")
 DEFAULT_ACT = "relu"
@@ -79,6 +80,7 @@ class BlockSpec:
     stride: int
     se: bool = False
     act: str = DEFAULT_ACT
+    groups: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "expansion", float(self.expansion))
@@ -91,8 +93,10 @@ class BlockSpec:
             raise ArchError(f"expansion must be in (0, 12], got {format_number(self.expansion)}")
         if not isinstance(self.channels, int) or self.channels <= 0:
             raise ArchError(f"block channels must be a positive integer, got {self.channels!r}")
-        if self.type == "shuffle" and self.se:
-            raise ArchError("the ShuffleNetV2 unit has no squeeze-excite variant (drop '_se')")
+        if self.type in ("shuffle", "conv") and self.se:
+            raise ArchError(f"the {self.type} block has no squeeze-excite variant (drop '_se')")
+        if not isinstance(self.groups, int) or self.groups < 1 or (self.groups > 1 and self.type != "ir"):
+            raise ArchError(f"groups must be a positive integer, and > 1 only for 'ir' blocks; got {self.groups!r}")
 
     @property
     def type_name(self) -> str:
@@ -102,6 +106,8 @@ class BlockSpec:
     def token(self) -> str:
         parts = [self.type_name, f"k{self.kernel}", f"e{format_number(self.expansion)}",
                  f"c{self.channels}", f"s{self.stride}"]
+        if self.groups > 1:
+            parts.append(f"g{self.groups}")
         if self.act != DEFAULT_ACT:
             parts.append(self.act)
         return "_".join(parts)
@@ -173,6 +179,7 @@ class Layer:
     act: str = DEFAULT_ACT
     hidden: int = 0
     classes: int = 0
+    groups: int = 1
 
     @property
     def hw_out(self) -> int:
@@ -193,7 +200,9 @@ class Layer:
         if self.kind == "head":
             return (f"head|cin{self.cin}|cout{self.cout}|fc{self.hidden}|nc{self.classes}"
                     f"|hw{self.hw}|{self.act}")
-        name = f"{self.kind}_se" if self.se else self.kind
+        if self.kind == "conv":
+            return f"conv|k{self.kernel}|cin{self.cin}|cout{self.cout}|s{self.stride}|hw{self.hw}|{self.act}"
+        name = (f"{self.kind}_se" if self.se else self.kind) + (f"_g{self.groups}" if self.groups > 1 else "")
         se = f"|se{self.se}" if self.se else ""
         return (f"{name}|k{self.kernel}|cin{self.cin}|mid{self.mid}{se}|cout{self.cout}"
                 f"|s{self.stride}|hw{self.hw}|{self.act}")
@@ -211,6 +220,7 @@ class Arch:
     num_classes: int = 10
     divisor: int = 8
     _layers: tuple[Layer, ...] = field(default=(), init=False, repr=False, compare=False, hash=False)
+    _keys: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "width", float(self.width))
@@ -226,6 +236,7 @@ class Arch:
         if not self.blocks:
             raise ArchError("an arch needs at least one block")
         object.__setattr__(self, "_layers", tuple(self._resolve()))
+        object.__setattr__(self, "_keys", tuple(layer.key for layer in self._layers))
 
     # -- derived values -------------------------------------------------------------------
     def scaled(self, channels: int) -> int:
@@ -238,8 +249,9 @@ class Arch:
         """Stem, every block and the head, resolved to concrete shapes."""
         return self._layers
 
-    def keys(self) -> list[str]:
-        return [layer.key for layer in self._layers]
+    def keys(self) -> tuple[str, ...]:
+        """Latency-table keys of :meth:`layers` (computed once: prediction looks them up in bulk)."""
+        return self._keys
 
     @property
     def id(self) -> str:
@@ -292,10 +304,12 @@ def _resolve_block(block: BlockSpec, cin: int, cout: int, hw: int, divisor: int,
     else:
         base = cin
     mid = base if block.expansion == 1.0 else make_divisible(base * block.expansion, divisor)
-    if block.type == "ds":
-        mid = cin
+    if block.type in ("ds", "conv"):
+        mid = cin if block.type == "ds" else 0
     se = make_divisible(mid * SE_RATIO, divisor) if block.se else 0
-    return Layer(block.type, cin, cout, hw, block.kernel, block.stride, mid, se, block.act)
+    if block.groups > 1 and (cin % block.groups or mid % block.groups or cout % block.groups):
+        raise ArchError(f"{where}: widths {cin}/{mid}/{cout} are not divisible by groups={block.groups}")
+    return Layer(block.type, cin, cout, hw, block.kernel, block.stride, mid, se, block.act, groups=block.groups)
 
 
 def _check_kernel(kernel: Any) -> None:
@@ -361,7 +375,7 @@ def parse_block(token: str) -> BlockSpec:
     if block_type not in BLOCK_TYPES:
         raise ArchError(f"unknown block type {block_type!r} in token {token!r}; allowed: {', '.join(BLOCK_TYPES)}")
     f = _split_fields(token, 2 if se else 1)
-    _check_known(f, {"k", "e", "c", "s", "act"}, token)
+    _check_known(f, {"k", "e", "c", "s", "g", "act"}, token)
     if "e" not in f:
         raise ArchError(f"token {token!r} lacks its 'e' (expansion) field")
     try:
@@ -370,7 +384,7 @@ def parse_block(token: str) -> BlockSpec:
         raise ArchError(f"expansion of token {token!r} must be a number") from None
     try:
         return BlockSpec(block_type, _int(f, "k", token), expansion, _int(f, "c", token),
-                         _int(f, "s", token), se, f.get("act", DEFAULT_ACT))
+                         _int(f, "s", token), se, f.get("act", DEFAULT_ACT), _int(f, "g", token, 1))
     except ArchError as exc:
         if token in str(exc):
             raise

@@ -64,19 +64,27 @@ def _se(channels: int, reduced: int) -> nn.Module:
 
 
 class InvertedResidual(nn.Module):
-    """1x1 expand -> kxk depthwise (stride) -> [SE] -> 1x1 linear project; residual if shapes match."""
+    """1x1 expand -> [shuffle] -> kxk depthwise (stride) -> [SE] -> 1x1 linear project; residual if shapes match.
+
+    ``groups`` > 1 makes both 1x1 convs grouped with a channel shuffle after the expansion (FBNet's
+    ``_g2`` ops).
+    """
 
     def __init__(self, cin: int, mid: int, cout: int, kernel: int, stride: int, se: int = 0,
-                 act: str = "relu") -> None:
+                 act: str = "relu", groups: int = 1) -> None:
         super().__init__()
         self.use_residual = stride == 1 and cin == cout
-        self.expand = ConvBNAct(cin, mid, 1, act=act)
+        self.groups = groups
+        self.expand = ConvBNAct(cin, mid, 1, groups=groups, act=act)
         self.depthwise = ConvBNAct(mid, mid, kernel, stride, groups=mid, act=act)
         self.se = _se(mid, se)
-        self.project = ConvBNAct(mid, cout, 1, act=None)
+        self.project = ConvBNAct(mid, cout, 1, groups=groups, act=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.project(self.se(self.depthwise(self.expand(x))))
+        hidden = self.expand(x)
+        if self.groups > 1:
+            hidden = channel_shuffle(hidden, self.groups)
+        out = self.project(self.se(self.depthwise(hidden)))
         return out + x if self.use_residual else out
 
 
@@ -182,7 +190,10 @@ def build_layer(layer: Layer) -> nn.Module:
     if layer.kind == "head":
         return Head(layer.cin, layer.cout, layer.classes, layer.hidden, layer.act)
     if layer.kind == "ir":
-        return InvertedResidual(layer.cin, layer.mid, layer.cout, layer.kernel, layer.stride, layer.se, layer.act)
+        return InvertedResidual(layer.cin, layer.mid, layer.cout, layer.kernel, layer.stride, layer.se, layer.act,
+                                layer.groups)
+    if layer.kind == "conv":
+        return ConvBNAct(layer.cin, layer.cout, layer.kernel, layer.stride, act=layer.act)
     if layer.kind == "ghost":
         return GhostBottleneck(layer.cin, layer.mid, layer.cout, layer.kernel, layer.stride, layer.se, layer.act)
     if layer.kind == "shuffle":

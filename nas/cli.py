@@ -218,9 +218,11 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
     if args.fit:
         fit_archs = [a for name in spaces for a in load_space(name).sample_random(args.fit_samples, args.seed + 10_000)]
         fit = measure_archs(table, fit_archs, passes=args.passes)
-        scale, offset = fit_calibration(fit)
-        apply_calibration(table, scale, offset, fit, spaces, args.seed + 10_000)
-        print(f"calibration fitted on {len(fit)} archs: end_to_end = {scale:.4f} * sum + {offset:.4f} ms")
+        calibration = fit_calibration(table, fit)
+        apply_calibration(table, calibration, fit, spaces, args.seed + 10_000)
+        kinds = ", ".join(f"{k} x{v:.3f}" for k, v in calibration["scale_by_kind"].items())
+        print(f"calibration fitted on {len(fit)} archs: {kinds}; others x{calibration['scale']:.3f}; "
+              f"offset {calibration['offset_ms']:+.4f} ms")
     rows = [("space", "n", "within 5%", "within 10%", "MAPE %", "RMSE ms", "Kendall tau", "report")]
     for name in spaces:
         archs = load_space(name).sample_random(args.samples, args.seed)
@@ -260,6 +262,58 @@ def cmd_latency_import(args: argparse.Namespace) -> int:
 
     table = import_results(args.results, args.device, args.bundle)
     print(f"{table.path}: {len(table.entries)} entries")
+    return 0
+
+
+def cmd_latency_import_hwnasbench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nas.latency.hwnasbench import DEVICES, import_table
+    from nas.latency.table import table_path
+
+    folder = Path(args.data)
+    if not (folder / "fbnet_cifar100_block_latency_delta.csv").is_file():
+        raise NasError(f"no HW-NAS-Bench FBNet files in {folder} (expected fbnet_cifar100_block_latency_delta.csv, "
+                       "fbnet_cifar100_constants.json)")
+    for device in args.device or sorted(DEVICES):
+        if device not in DEVICES:
+            raise NasError(f"HW-NAS-Bench has no device {device!r} here; allowed: {', '.join(sorted(DEVICES))}")
+        table = import_table(folder, device)
+        table.meta["spaces"] = ["mbv2 (width 1.0)"]
+        path = table.save(table_path(device))
+        print(f"{path}: {len(table.entries)} imported entries")
+    return 0
+
+
+def cmd_latency_transfer(args: argparse.Namespace) -> int:
+    import json
+
+    from nas.latency.build import layers_for
+    from nas.latency.predict import transfer
+    from nas.latency.table import load_table
+    from nas.latency.validate import REPORTS_DIR, _atomic_write
+
+    source, target = load_table(args.source), load_table(args.target)
+    spaces = _spaces_arg(args.space)
+    if args.measurements:
+        from nas.latency.bundle import import_results
+
+        target = import_results(args.measurements, args.target, args.bundle)
+    try:
+        report = transfer(source, target, layers_for(spaces, True))
+    except ValueError as exc:
+        raise NasError(str(exc)) from None
+    target.meta["spaces"] = sorted(set(spaces))
+    target.save()
+    REPORTS_DIR.mkdir(parents=True, exist_ok=True)
+    _atomic_write(REPORTS_DIR / f"transfer_{args.source}_to_{args.target}.json", json.dumps(report, indent=1) + "\n")
+    held = report["held_out_all"]
+    print(f"{target.path}: {report['filled']} entries predicted from {args.source}; held out (leave-shape-out, "
+          f"{held['n_keys']} keys): MAPE {held['mape_pct']:.1f}%, {held['within_10pct']:.0f}% within 10%, "
+          f"Spearman {held['spearman_rho']:.3f}")
+    for n, m in report["held_out_by_samples"].items():
+        print(f"  from {n:>3} target keys: MAPE {m['mape_pct']:.1f}%, {m['within_10pct']:.0f}% within 10%, "
+              f"Spearman {m['spearman_rho']:.3f}")
     return 0
 
 
@@ -396,6 +450,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", required=True, help="table to create or update")
     p.add_argument("--bundle", required=True, help="the bundle folder the results were measured from")
     p.set_defaults(handler=cmd_latency_import)
+
+    p = lat.add_parser("import-hwnasbench", help="tables of the published Raspberry Pi 4 / Pixel 3 FBNet latencies")
+    p.add_argument("--data", default="../shared/data/hw_nas_bench", help="folder of the HW-NAS-Bench FBNet files")
+    p.add_argument("--device", action="append", help="rpi4 and/or pixel3 (default both)")
+    p.set_defaults(handler=cmd_latency_import_hwnasbench)
+
+    p = lat.add_parser("transfer", help="predict a device's missing entries from a measured source table")
+    p.add_argument("--from", dest="source", required=True, help="source table, e.g. cpu_x86")
+    p.add_argument("--to", dest="target", required=True, help="target table with some measured/imported entries")
+    p.add_argument("--space", action="append", help="spaces to cover (default: every space)")
+    p.add_argument("--measurements", default=None, help="a bundle runner's results.json to import first")
+    p.add_argument("--bundle", default=None, help="the bundle folder of --measurements")
+    p.set_defaults(handler=cmd_latency_transfer)
     return parser
 
 

@@ -69,8 +69,11 @@ def layer_cost(layer: Layer) -> Cost:
             cost += _linear(cout, layer.hidden)
         return cost + _linear(layer.hidden or cout, layer.classes)
     if layer.kind == "ir":
-        return (_conv(cin, mid, 1, hw) + _conv(mid, mid, k, out, groups=mid) + _se(mid, layer.se)
-                + _conv(mid, cout, 1, out))
+        g = layer.groups
+        return (_conv(cin, mid, 1, hw, groups=g) + _conv(mid, mid, k, out, groups=mid) + _se(mid, layer.se)
+                + _conv(mid, cout, 1, out, groups=g))
+    if layer.kind == "conv":
+        return _conv(cin, cout, k, out)
     if layer.kind == "ghost":
         cost = _ghost_module(cin, mid, hw)
         if s > 1:

@@ -45,7 +45,8 @@ from nas.model import Cost, arch_cost, layer_cost
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPACES_DIR = REPO_ROOT / "search_spaces"
-TYPE_NAMES = tuple(itertools.chain.from_iterable((t, f"{t}_se") for t in BLOCK_TYPES if t != "shuffle")) + ("shuffle",)
+TYPE_NAMES = tuple(itertools.chain.from_iterable((t, f"{t}_se") for t in BLOCK_TYPES if t not in ("shuffle", "conv")))
+TYPE_NAMES += ("shuffle", "conv")
 KERNELS = (1, 3, 5, 7)
 
 

@@ -53,7 +53,7 @@ def test_width_scaling_follows_mobilenet_rounding() -> None:
 
 def test_layer_keys_name_the_computation() -> None:
     arch = parse_arch("r32_w1-stem_c16_k3_s1-ir_se_k5_e6_c24_s2-head_c1504")
-    assert arch.keys() == ["stem|k3|cin3|cout16|s1|hw32|relu",
+    assert list(arch.keys()) == ["stem|k3|cin3|cout16|s1|hw32|relu",
                            "ir_se|k5|cin16|mid96|se24|cout24|s2|hw32|relu",
                            "head|cin24|cout1504|fc0|nc10|hw16|relu"]
 

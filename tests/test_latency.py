@@ -102,12 +102,21 @@ def test_unknown_runtime() -> None:
         Runtime("tpu")
 
 
-def test_calibration_fit_recovers_a_linear_law() -> None:
+def test_calibration_fit_recovers_per_kind_factors() -> None:
+    space = load_space("ghost_mbv2")
+    layers = space.layers()
     rng = np.random.default_rng(0)
-    raw = rng.uniform(1, 5, 40)
-    samples = [Sample(ARCH, float(r), float(r), 1.25 * float(r) + 0.3, 0.0) for r in raw]
-    scale, offset = fit_calibration(samples)
-    assert scale == pytest.approx(1.25) and offset == pytest.approx(0.3)
+    table = LatencyTable({"device": "c", "runtime": "onnxruntime", "threads": 1, "batch": 1, "overhead_ms": 0.02},
+                         {k: Entry(float(rng.uniform(0.01, 0.2))) for k in layers})
+    truth = {"ir": 1.2, "ir_se": 1.5, "ghost": 1.8, "ghost_se": 2.0, "stem": 1.1, "head": 1.3}
+    archs = space.sample_random(60, seed=1)
+    measured = [0.4 + sum(truth[k.split("|")[0]] * table.entries[k].ms for k in a.keys()) for a in archs]
+    samples = [Sample(a, table.raw_sum(a), 0.0, m, 0.0) for a, m in zip(archs, measured)]
+    calibration = fit_calibration(table, samples)
+    assert calibration["scale_by_kind"] == pytest.approx(truth)
+    table.meta["calibration"] = calibration
+    assert table.compile().predict(archs) == pytest.approx(measured)
+    assert [table.predict(a) for a in archs] == pytest.approx(measured)
 
 
 def test_rank_statistics() -> None:

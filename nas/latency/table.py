@@ -11,10 +11,12 @@ A table is plain, diffable JSON (never pickle, so it does not break when a libra
                  "origin": "measured", ...}, ...}}
 
 Entries are per-layer latencies with the runtime's per-call overhead removed. Prediction for an arch
-is ``scale * (overhead_ms + sum of its entries) + offset_ms``: the overhead is paid once per network,
-and the calibration (fitted by ``nas latency validate --fit``) absorbs what a sum of isolated blocks
-misses (here, blocks timed alone run with their weights hot in cache: the sum is about 0.75-0.8 of
-end to end). ``origin`` is ``measured``, ``predicted`` (with the model and its held-out error) or
+is ``offset_ms + scale * overhead_ms + sum of coefficient(kind) * entry``: the overhead is paid once
+per network, and the calibration (fitted by ``nas latency validate --fit``) absorbs what a sum of
+isolated blocks misses. Here, blocks timed alone run with their weights hot in cache and the sum is
+about 0.75-0.8 of end to end, by an amount that depends on the block type, so the fitted factor is
+per layer kind (``scale_by_kind``), falling back to ``scale`` for kinds the fit did not see.
+``origin`` is ``measured``, ``predicted`` (with the model and its held-out error) or
 ``imported`` (with its source); when an entry is replaced, the old one is kept in its ``history``.
 """
 
@@ -76,6 +78,11 @@ class LatencyTable:
         cal = self.meta.get("calibration") or {}
         return float(cal.get("scale", 1.0)), float(cal.get("offset_ms", 0.0))
 
+    def coefficient(self, key: str) -> float:
+        """Calibration factor of one entry: per layer kind (``ir_se``, ``ghost``, ``head``...) when fitted."""
+        cal = self.meta.get("calibration") or {}
+        return float((cal.get("scale_by_kind") or {}).get(key.split("|", 1)[0], cal.get("scale", 1.0)))
+
     @property
     def overhead_ms(self) -> float:
         return float(self.meta.get("overhead_ms", 0.0))
@@ -127,9 +134,10 @@ class LatencyTable:
         return self.overhead_ms + sum(self.entries[k].ms for k in keys)
 
     def predict(self, arch: Arch) -> float:
-        """Predicted end-to-end latency in ms."""
+        """Predicted end-to-end latency in ms: calibrated sum of entries, overhead counted once."""
         scale, offset = self.calibration
-        return scale * self.raw_sum(arch) + offset
+        self.raw_sum(arch)  # raises, naming the key, when an entry is missing
+        return offset + scale * self.overhead_ms + sum(self.coefficient(k) * self.entries[k].ms for k in arch.keys())
 
     def breakdown(self, arch: Arch) -> dict[str, float]:
         """Share of the predicted latency by entry origin (measured / predicted / imported)."""
@@ -153,7 +161,7 @@ class CompiledTable:
     def __init__(self, table: LatencyTable, keys: list[str]) -> None:
         self.table = table
         self.index = {key: i for i, key in enumerate(keys)}
-        self.values = np.array([table.entries[k].ms for k in keys] + [np.nan])
+        self.values = np.array([table.coefficient(k) * table.entries[k].ms for k in keys] + [np.nan])
 
     def encode(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
         """Flat key indices of all archs and the start offset of each arch."""
@@ -170,7 +178,7 @@ class CompiledTable:
         """Predicted ms per arch; NaN where a key is missing."""
         scale, offset = self.table.calibration
         sums = np.add.reduceat(self.values[flat], starts) if len(starts) else np.empty(0)
-        return scale * (self.table.overhead_ms + sums) + offset
+        return offset + scale * self.table.overhead_ms + sums
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         return self.predict_encoded(*self.encode(archs))

@@ -70,29 +70,64 @@ def measure_archs(table: LatencyTable, archs: list[Arch], target_s: float = 1.0,
         for i, arch in enumerate(progress(archs, len(archs), f"end-to-end pass {p + 1}/{passes}", show_progress)):
             timing = timer.time_arch(arch, target_s)
             measured[p, i], spreads[p, i] = timing.ms, timing.spread
-    compiled = table.compile()
-    raw = compiled.predict_encoded(*compiled.encode(archs))
-    scale, offset = table.calibration
-    raw = (raw - offset) / scale  # the uncalibrated sum
-    return [Sample(a, float(r), float(scale * r + offset), float(m), float(s))
-            for a, r, m, s in zip(archs, raw, np.median(measured, 0), np.median(spreads, 0))]
+    return samples_from(table, archs, np.median(measured, 0), np.median(spreads, 0))
 
 
-def fit_calibration(samples: list[Sample]) -> tuple[float, float]:
-    """Least-squares ``measured = scale * raw + offset`` (relative errors weighted equally)."""
-    raw = np.array([s.raw_ms for s in samples])
+def samples_from(table: LatencyTable, archs: list[Arch], measured: np.ndarray, spreads: np.ndarray) -> list[Sample]:
+    predicted = table.compile().predict(archs)
+    return [Sample(a, table.raw_sum(a), float(p), float(m), float(s))
+            for a, p, m, s in zip(archs, predicted, measured, spreads)]
+
+
+def kind_sums(table: LatencyTable, arch: Arch) -> dict[str, float]:
+    """Uncalibrated entry sums per layer kind."""
+    sums: dict[str, float] = {}
+    for key in arch.keys():
+        kind = key.split("|", 1)[0]
+        sums[kind] = sums.get(kind, 0.0) + table.entries[key].ms
+    return sums
+
+
+def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int = 10) -> dict[str, Any]:
+    """Least squares ``measured = offset + sum_kind scale_kind * entries_kind`` on relative error.
+
+    A kind gets its own factor when at least ``min_archs`` archs contain it; the rest share one factor
+    (``scale``). A fit that produces a non-positive factor falls back to the single-factor model.
+    """
+    sums = [kind_sums(table, s.arch) for s in samples]
     measured = np.array([s.measured_ms for s in samples])
     weights = 1.0 / measured  # minimise relative, not absolute, error
-    design = np.stack([raw * weights, weights], axis=1)
-    (scale, offset), *_ = np.linalg.lstsq(design, measured * weights, rcond=None)
-    return float(scale), float(offset)
+    counts: dict[str, int] = {}
+    for row in sums:
+        for kind in row:
+            counts[kind] = counts.get(kind, 0) + 1
+    own = sorted(k for k, c in counts.items() if c >= min_archs)
+
+    def solve(kinds: list[str]) -> tuple[np.ndarray, float]:
+        """Coefficients of ``kinds``, the shared factor of the other kinds, and the offset."""
+        columns = [[row.get(k, 0.0) for row in sums] for k in kinds]
+        others = [sum(v for k, v in row.items() if k not in kinds) for row in sums]
+        if any(others):
+            columns.append(others)
+        columns.append([1.0] * len(sums))
+        design = np.array(columns).T * weights[:, None]
+        coef, *_ = np.linalg.lstsq(design, measured * weights, rcond=None)
+        shared = float(coef[len(kinds)]) if any(others) else float(np.mean(coef[: len(kinds)]))
+        return coef[: len(kinds)], shared, float(coef[-1])
+
+    factors, shared, offset = solve(own)
+    if np.any(factors <= 0) or shared <= 0:
+        own = []
+        factors, shared, offset = solve(own)
+    return {"scale": shared, "scale_by_kind": {k: float(c) for k, c in zip(own, factors)},
+            "offset_ms": offset - shared * table.overhead_ms}
 
 
-def apply_calibration(table: LatencyTable, scale: float, offset: float, samples: list[Sample], spaces: list[str],
-                      seed: int) -> None:
-    table.meta["calibration"] = {"scale": scale, "offset_ms": offset, "fitted_on": len(samples),
-                                 "spaces": spaces, "seed": seed, "date": now(),
-                                 "model": "end_to_end = scale * (overhead_ms + sum of entries) + offset_ms"}
+def apply_calibration(table: LatencyTable, calibration: dict[str, Any], samples: list[Sample], spaces: list[str],
+                      seed: int | str) -> None:
+    table.meta["calibration"] = {**calibration, "fitted_on": len(samples), "spaces": spaces, "seed": seed,
+                                 "date": now(), "model": "end_to_end = offset_ms + scale * overhead_ms + "
+                                                         "sum over layers of scale_by_kind[kind] * entry"}
     table.save()
 
 

@@ -1,0 +1,65 @@
+"""HW-NAS-Bench import reproduces every published total; transfer fills a table with held-out error."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.latency.build import layers_for
+from nas.latency.hwnasbench import OPS, fbnet_arch, import_table, read_layers
+from nas.latency.predict import transfer
+from nas.latency.table import load_table
+from nas.space import load_space
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hw_nas_bench"
+pytestmark = pytest.mark.skipif(not (DATA / "fbnet_cifar100_arch_latency.csv").is_file(),
+                                reason="HW-NAS-Bench data not present")
+
+
+@pytest.mark.parametrize("device,column", [("rpi4", "raspi4_latency_ms"), ("pixel3", "pixel3_latency_ms")])
+def test_imported_table_reproduces_the_5000_published_archs(device: str, column: str) -> None:
+    table = import_table(DATA, device)
+    layers, _ = read_layers(DATA)
+    with open(DATA / "fbnet_cifar100_arch_latency.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    archs = [fbnet_arch(layers, [OPS[int(i)] for i in row["op_idx_list"].split()]) for row in rows]
+    published = np.array([float(row[column]) for row in rows])
+    assert len(archs) == 5000
+    assert np.max(np.abs(table.compile().predict(archs) - published)) < 1e-6
+    assert abs(table.predict(archs[0]) - published[0]) < 1e-6
+    assert all(e.origin == "imported" and e.ms >= 0 for e in table.entries.values())
+
+
+def test_mbv2_width_one_blocks_are_exactly_the_measured_ones() -> None:
+    table = import_table(DATA, "rpi4")
+    space = load_space("mbv2")
+    for arch in space.sample_random(200, seed=0):
+        if arch.width == 1.0:
+            assert not table.missing(arch.keys())
+
+
+def test_notebook_reference_values() -> None:
+    # HW-NAS-Bench's example.ipynb: [0]*22, [0]*21+[1], [0]*20+[1,1] on the Pi 4 (cifar100)
+    table = import_table(DATA, "rpi4")
+    layers, _ = read_layers(DATA)
+    expected = [17.618579145142576, 17.505280663142912, 17.43969264414045]
+    for ops, value in zip(([0] * 22, [0] * 21 + [1], [0] * 20 + [1, 1]), expected):
+        assert table.predict(fbnet_arch(layers, [OPS[i] for i in ops])) == pytest.approx(value, abs=1e-9)
+
+
+def test_transfer_fills_every_key_with_labelled_error() -> None:
+    target = import_table(DATA, "rpi4")
+    layers = layers_for(["ghost_mbv2"], baselines=False)
+    report = transfer(load_table("cpu_x86"), target, layers)
+    assert not target.missing(layers)
+    predicted = [e for e in target.entries.values() if e.origin == "predicted"]
+    assert predicted and all("heldout_mape_pct" in e.extra for e in predicted)
+    held = report["held_out_all"]
+    assert held["n_shapes"] > 5 and 0 <= held["within_10pct"] <= 100 and held["spearman_rho"] > 0.5
+    assert set(report["held_out_by_samples"]) == {"10", "20", "50"}
+    arch = load_space("ghost_mbv2").sample_random(1, seed=3)[0]
+    shares = target.breakdown(arch)
+    assert sum(shares.values()) == pytest.approx(1.0)
