@@ -150,13 +150,16 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
           f"training)")
     noise = f"+-{result.noise * 100:.1f} pts (seed sd)" if result.noise is not None else "not measured"
     print(f"Pareto front under {config.budget_ms:g} ms on {config.device}, judged at {label}; noise {noise}")
-    rows = [("acc %", "latency ms", "MMACs", "params", "id", "arch")]
+    rows = [("acc %", "latency ms", "+-ms", "sources", "MMACs", "params", "id", "arch")]
+    from nas.latency.table import load_table
     from nas.model import arch_cost
 
+    table = load_table(config.device)
     for c in result.front:
         cost = arch_cost(c.arch)
-        rows.append((f"{c.accuracy[top] * 100:.2f}", f"{c.latency_ms:.3f}", f"{cost.macs / 1e6:.1f}",
-                     f"{cost.params / 1e6:.2f}M", c.arch.id, str(c.arch)))
+        sources = " ".join(f"{origin[:4]} {share * 100:.0f}%" for origin, share in sorted(table.breakdown(c.arch).items()))
+        rows.append((f"{c.accuracy[top] * 100:.2f}", f"{c.latency_ms:.3f}", f"{table.error_bar(c.arch):.2f}", sources,
+                     f"{cost.macs / 1e6:.1f}", f"{cost.params / 1e6:.2f}M", c.arch.id, str(c.arch)))
     _print_table(rows)
     best, base = result.best, result.baseline
     if best is not None:
@@ -379,9 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="budget-constrained search: most accurate archs under a latency budget")
     p.add_argument("--space", default=None, help="search space (default ghost_mbv2)")
-    p.add_argument("--device", default=None, help="latency table to budget against (default cpu_x86)")
+    p.add_argument("--device", default=None, help="latency table to budget against (default rpi4)")
     p.add_argument("--budget", default=None, help="latency budget with unit, e.g. 30ms, 0.03s (default 30ms)")
-    p.add_argument("--trials", type=int, default=None, help="feasible candidates trained at rung 0 (default 12)")
+    p.add_argument("--trials", type=int, default=None, help="feasible candidates trained at rung 0 (default 10)")
     p.add_argument("--sampler", default=None, help="nsga2 (default), tpe, random")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--backend", default=None, help="optuna (default) or ray")

@@ -110,5 +110,6 @@ def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelit
         if not table.missing(arch.keys()):
             metrics["predicted_latency_ms"][device] = table.predict(arch)
             metrics["latency_sources"][device] = table.breakdown(arch)
+            metrics.setdefault("predicted_latency_error_bar_ms", {})[device] = table.error_bar(arch)
     _atomic_write(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return out

@@ -52,5 +52,5 @@ def synflow(arch: Arch, seed: int = 0) -> float:
             param.abs_()
     x = torch.ones(1, 3, arch.resolution, arch.resolution, dtype=torch.float64)
     model(x).sum().backward()
-    total = sum(float((p * p.grad).abs().sum()) for p in model.parameters() if p.grad is not None)
+    total = sum(float((p.detach() * p.grad).abs().sum()) for p in model.parameters() if p.grad is not None)
     return float(np.log10(total)) if total > 0 else float("-inf")

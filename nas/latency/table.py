@@ -149,6 +149,12 @@ class LatencyTable:
             shares[entry.origin] = shares.get(entry.origin, 0.0) + entry.ms / total
         return shares
 
+    def error_bar(self, arch: Arch) -> float:
+        """+- ms from predicted entries' held-out MAPE, added as if their errors were correlated (conservative)."""
+        self.raw_sum(arch)
+        return sum(self.coefficient(k) * self.entries[k].ms * float(self.entries[k].extra.get("heldout_mape_pct", 0)) / 100
+                   for k in arch.keys() if self.entries[k].origin == "predicted")
+
     def compile(self, keys: Sequence[str] | None = None) -> CompiledTable:
         """A vectorised view for predicting many archs at once."""
         keys = list(self.entries) if keys is None else list(keys)

@@ -43,7 +43,7 @@ def parse_budget(text: str | float) -> float:
 
 DEFAULT_RUNGS = (
     Fidelity(epochs=1, subset=2_000, batch_size=32, val_size=1_000, lr=0.1),
-    Fidelity(epochs=3, subset=4_000, batch_size=64, val_size=1_000, lr=0.2),
+    Fidelity(epochs=2, subset=4_000, batch_size=64, val_size=1_000, lr=0.2),
 )
 """Rung 0 screens every feasible candidate; rung 1 re-trains the best 1/eta (see docs/DESIGN_NOTES.md)."""
 
@@ -53,9 +53,9 @@ class SearchConfig:
     """Everything a search run needs; ``name`` is filled from space, device, budget and time."""
 
     space: str = "ghost_mbv2"
-    device: str = "cpu_x86"
+    device: str = "rpi4"
     budget: str = "30ms"
-    trials: int = 12
+    trials: int = 10
     sampler: str = "nsga2"
     seed: int = 0
     backend: str = "optuna"

@@ -1,0 +1,132 @@
+"""How well each fidelity level ranks archs of ghost_mbv2 against the longest training affordable.
+
+Archs: the space's smallest member, archs at evenly spaced quantiles of predicted cpu_x86 latency,
+and the MobileNetV2-0.5 baseline; processed from cheapest to dearest, and the results file is
+rewritten after every arch, so an interrupted run still reports what it finished (``--resume``
+continues it). Levels:
+
+* zero cost at initialisation: NASWOT, synflow, params, MACs;
+* rung 0 of the default search (``DEFAULT_RUNGS[0]``), seeds 0 and 1 (the second gives the seed
+  noise at that level);
+* the long side: ``--long-factor`` (default 8) times rung 0's training images, one seed (seed 0);
+  with ``--ceiling`` also seed 1 for the noise ceiling.
+
+Reports Kendall tau and Spearman rho of every level against the long side, and seconds per arch.
+
+    python bench/proxy_fidelity.py [--archs 16] [--long-factor 8] [--ceiling] [--resume]
+
+Writes bench/results/proxy_fidelity.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nas.arch import parse_arch
+from nas.data import load_cifar10
+from nas.latency.table import load_table
+from nas.model import arch_cost
+from nas.proxies import naswot, synflow
+from nas.search.config import DEFAULT_RUNGS
+from nas.space import load_space, resolve_arch
+from nas.stats import kendall_tau, spearman_rho
+from nas.train import Fidelity, set_threads, to_input, train
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT = RESULTS / "proxy_fidelity.json"
+
+
+def choose_archs(count: int) -> list[str]:
+    space = load_space("ghost_mbv2")
+    table = load_table("cpu_x86")
+    pool = space.sample_random(3000, seed=2024)
+    latency = table.compile().predict(pool)
+    order = np.argsort(latency)
+    picks = [pool[order[int(q * (len(pool) - 1))]] for q in np.linspace(0.02, 0.9, count - 2)]
+    smallest, _ = space.extremes(min(space.widths), min(space.resolutions))
+    return [str(smallest), *map(str, picks), str(resolve_arch("mobilenet_v2_0.5"))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--archs", type=int, default=16)
+    parser.add_argument("--long-factor", type=float, default=8.0)
+    parser.add_argument("--ceiling", action="store_true")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    threads = set_threads(args.threads)
+    data = load_cifar10(args.data, download=False)
+    rung0 = DEFAULT_RUNGS[0]
+    long_images = int(args.long_factor * rung0.subset * rung0.epochs)
+    long = Fidelity(epochs=4, subset=long_images // 4, batch_size=64, val_size=rung0.val_size, lr=0.2)
+    state = json.loads(OUT.read_text()) if args.resume and OUT.is_file() else {}
+    archs = state.get("archs") or choose_archs(args.archs)
+    rows: dict[str, dict] = state.get("rows", {})
+    archs.sort(key=lambda a: arch_cost(parse_arch(a)).macs)
+    batch = to_input(torch.from_numpy(data.train_x[:64]), 32)
+    device = torch.device("cpu")
+    for text in archs:
+        arch = parse_arch(text)
+        row = rows.setdefault(text, {"mmacs": arch_cost(arch).macs / 1e6, "params": arch_cost(arch).params,
+                                     "latency_ms_cpu_x86": load_table("cpu_x86").predict(arch)})
+        if "naswot" not in row:
+            start = time.perf_counter()
+            row["naswot"] = naswot(arch, batch)
+            row["synflow"] = synflow(arch)
+            row["seconds_zero_cost"] = time.perf_counter() - start
+        levels = [("rung0_s0", rung0, 0), ("rung0_s1", rung0, 1), ("long_s0", long, 0)]
+        if args.ceiling:
+            levels.append(("long_s1", long, 1))
+        for name, fidelity, seed in levels:
+            if name in row:
+                continue
+            start = time.perf_counter()
+            result, _ = train(arch, data, fidelity, seed=seed, device=device)
+            row[name] = result.accuracy
+            row[f"seconds_{name}"] = time.perf_counter() - start
+            print(f"{arch.id} {row['mmacs']:6.1f} MMACs {name:9s} acc {result.accuracy:.3f} "
+                  f"{row[f'seconds_{name}']:6.0f}s", flush=True)
+            _write(archs, rows, rung0, long, threads)
+    _write(archs, rows, rung0, long, threads)
+
+
+def _write(archs: list[str], rows: dict[str, dict], rung0: Fidelity, long: Fidelity, threads: int) -> None:
+    done = [a for a in archs if "long_s0" in rows.get(a, {})]
+    summary: dict[str, dict] = {}
+    if len(done) >= 3:
+        target = np.array([rows[a]["long_s0"] for a in done])
+        for level in ("naswot", "synflow", "params", "mmacs", "rung0_s0", "rung0_s1", "long_s1"):
+            values = [rows[a].get(level) for a in done]
+            if any(v is None for v in values):
+                continue
+            values = np.array(values, dtype=float)
+            summary[level] = {"kendall_tau": kendall_tau(values, target), "spearman_rho": spearman_rho(values, target)}
+        seeds = [(rows[a]["rung0_s0"], rows[a]["rung0_s1"]) for a in done]
+        summary["rung0_seed_agreement"] = {"kendall_tau": kendall_tau(*map(np.array, zip(*seeds))),
+                                           "abs_diff_mean": float(np.mean([abs(x - y) for x, y in seeds]))}
+    seconds = {k: float(np.median([rows[a][f"seconds_{k}"] for a in done])) for k in
+               ("zero_cost", "rung0_s0", "long_s0")} if done else {}
+    document = {"bench": "proxy_fidelity", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "host": "this CPU", "torch_threads": threads, "space": "ghost_mbv2", "archs": archs,
+                "archs_done": len(done), "rung0": rung0.label(), "long": long.label(),
+                "long_vs_rung0_images": (long.subset * long.epochs) / (rung0.subset * rung0.epochs),
+                "against_long": summary, "median_seconds": seconds, "rows": rows}
+    RESULTS.mkdir(exist_ok=True)
+    tmp = OUT.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=1) + "\n")
+    tmp.replace(OUT)
+    if summary:
+        print("  " + "  ".join(f"{k} tau {v['kendall_tau']:+.2f}" for k, v in summary.items() if "kendall_tau" in v),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
