@@ -48,7 +48,9 @@ def stability(device: str, count: int, seed: int) -> dict:
     ratios = np.array(ratios)
     return {"keys": count, "within_5pct": float(np.mean(np.abs(ratios - 1) <= 0.05) * 100),
             "within_10pct": float(np.mean(np.abs(ratios - 1) <= 0.10) * 100),
-            "median_abs_change_pct": float(np.median(np.abs(ratios - 1)) * 100)}
+            "median_abs_change_pct": float(np.median(np.abs(ratios - 1)) * 100),
+            "median_signed_change_pct": float(np.median(ratios - 1) * 100),
+            "within_5pct_after_removing_median_shift": float(np.mean(np.abs(ratios / np.median(ratios) - 1) <= 0.05) * 100)}
 
 
 def prediction_speed(device: str, count: int) -> dict:
