@@ -75,7 +75,7 @@ def export_run(run: str | Path, pareto: bool = True, top: int | None = None, tri
 def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelity, out: Path) -> Path:
     seed = context.config.seed
     weights = context.weights_path(arch, rung, seed)
-    evaluation = context.evaluate(arch, rung, seed, fidelity=fidelity)
+    evaluation = context.evaluate(arch, rung, seed, fidelity=fidelity, keep_weights=True)
     model = build(arch)
     if not weights.is_file():  # trained by an older run or below the top rung: train now
         from nas.train import train

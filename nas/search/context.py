@@ -139,7 +139,7 @@ class SearchContext:
             os.fsync(handle.fileno())
 
     def evaluate(self, arch: Arch, rung: int, seed: int | None = None, callback: EpochCallback | None = None,
-                 fidelity: Fidelity | None = None) -> Evaluation:
+                 fidelity: Fidelity | None = None, keep_weights: bool = False) -> Evaluation:
         """Train ``arch`` at a rung (cached); the accuracy is on the held-out validation split."""
         seed = self.config.seed if seed is None else seed
         key = (str(arch), rung, seed)
@@ -149,7 +149,7 @@ class SearchContext:
         started = time.perf_counter()
         result, model = train(arch, self.data, fidelity, seed=seed, callback=callback)
         self.training_seconds += time.perf_counter() - started
-        if rung == len(self.fidelities) - 1 and not result.stopped_early:
+        if (keep_weights or rung == len(self.fidelities) - 1) and not result.stopped_early:
             save_weights(model, self.weights_path(arch, rung, seed))
         evaluation = Evaluation(str(arch), rung, seed, result.accuracy, fidelity.label(), result.seconds,
                                 result.history)
