@@ -454,11 +454,15 @@ def available_baselines() -> list[str]:
 def resolve_arch(text: str) -> Arch:
     """An arch from a compact string, an arch YAML path, or a baseline name (``mobilenet_v2_1.0``)."""
     candidate = Path(text)
-    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+    try:
+        is_file = candidate.is_file()
+    except OSError:  # an arch string longer than a file name can be
+        is_file = False
+    if candidate.suffix in (".yaml", ".yml") or is_file:
         if not candidate.is_file():
             raise ArchError(f"arch file {text!r} does not exist")
         return read_arch_file(candidate)
-    if (BASELINES_DIR / f"{text}.yaml").is_file():
+    if text in available_baselines():
         return read_arch_file(BASELINES_DIR / f"{text}.yaml")
     if "-" not in text:
         raise ArchError(f"{text!r} is neither an arch string, an arch YAML file nor a baseline "

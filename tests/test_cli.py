@@ -26,6 +26,15 @@ def test_show_baseline_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert "2,237,770" in out and "89.025" in out and "ir k3 s2 mid144" in out
 
 
+def test_show_accepts_a_long_arch_string(capsys: pytest.CaptureFixture[str]) -> None:
+    from nas.space import load_space
+
+    arch = max(load_space("ghost_mbv2").sample_random(20, seed=1), key=lambda a: len(str(a)))
+    assert len(str(arch)) > 255  # longer than a file name may be
+    assert main(["show", str(arch)]) == 0
+    assert arch.id in capsys.readouterr().out
+
+
 def test_sample_is_seeded(capsys: pytest.CaptureFixture[str]) -> None:
     main(["sample", "--space", "ghostnet", "--n", "3", "--seed", "4"])
     first = capsys.readouterr().out
