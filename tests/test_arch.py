@@ -60,7 +60,7 @@ def test_layer_keys_name_the_computation() -> None:
 
 @pytest.mark.parametrize("text,fragment", [
     ("r32_w1-stem_c16_k3_s1-ir_k4_e6_c24_s1-head_c10", "kernel must be"),
-    ("r32_w1-stem_c16_k3_s1-conv_k3_e6_c24_s1-head_c10", "unknown block type"),
+    ("r32_w1-stem_c16_k3_s1-dense_k3_e6_c24_s1-head_c10", "unknown block type"),
     ("r32_w1-stem_c16_k3_s1-ir_k3_c24_s1-head_c10", "'e'"),
     ("r32_w1-stem_c16_k3_s1-ir_k3_e6_c24_s3-head_c10", "stride"),
     ("r32_w1-stem_c16_k3_s1-shuffle_se_k3_e1_c24_s2-head_c10", "squeeze-excite"),

@@ -172,7 +172,7 @@ def test_analytical_cost_equals_measured(name: str, seed: int) -> None:
 @pytest.mark.parametrize("mutate,fragment", [
     (lambda d: d["stages"][1].update(kernels=[3, 4]), r"stages\[1\]\.kernels: 4 is not allowed \(allowed: 1, 3, 5, 7\)"),
     (lambda d: d["stages"][0].update(depth=[2, 1]), r"stages\[0\]\.depth"),
-    (lambda d: d["blocks"].update(types=["ir", "conv"]), r"stages\[0\]\.types: 'conv' is not allowed"),
+    (lambda d: d["blocks"].update(types=["ir", "dense"]), r"stages\[0\]\.types: 'dense' is not allowed"),
     (lambda d: d.update(widths="wide"), r"widths: must be a non-empty list"),
     (lambda d: d.pop("head"), r"head: is required"),
     (lambda d: d["stem"].update(stride=3), r"stem\.stride: 3 is not allowed"),
