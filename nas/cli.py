@@ -291,10 +291,11 @@ def cmd_latency_import_hwnasbench(args: argparse.Namespace) -> int:
 def cmd_latency_transfer(args: argparse.Namespace) -> int:
     import json
 
+    from nas.fileio import atomic_write_text
     from nas.latency.build import layers_for
     from nas.latency.predict import transfer
     from nas.latency.table import load_table
-    from nas.latency.validate import REPORTS_DIR, _atomic_write
+    from nas.latency.validate import REPORTS_DIR
 
     source, target = load_table(args.source), load_table(args.target)
     spaces = _spaces_arg(args.space)
@@ -309,7 +310,7 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
     target.meta["spaces"] = sorted(set(spaces))
     target.save()
     REPORTS_DIR.mkdir(parents=True, exist_ok=True)
-    _atomic_write(REPORTS_DIR / f"transfer_{args.source}_to_{args.target}.json", json.dumps(report, indent=1) + "\n")
+    atomic_write_text(REPORTS_DIR / f"transfer_{args.source}_to_{args.target}.json", json.dumps(report, indent=1) + "\n")
     held = report["held_out_all"]
     print(f"{target.path}: {report['filled']} entries predicted from {args.source}; held out (leave-shape-out, "
           f"{held['n_keys']} keys): MAPE {held['mape_pct']:.1f}%, {held['within_10pct']:.0f}% within 10%, "

@@ -19,9 +19,9 @@ import torch
 
 from nas.arch import Arch, arch_to_yaml, parse_arch
 from nas.errors import ExportError, NasError
+from nas.fileio import atomic_write_text
 from nas.latency.ortbench import session, time_callable
 from nas.latency.table import available_devices, load_table
-from nas.latency.validate import _atomic_write
 from nas.model import arch_cost, build
 from nas.onnx_io import export_onnx, max_abs_difference
 from nas.search.config import SearchConfig
@@ -86,7 +86,7 @@ def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelit
     model = model.cpu().eval()
     out.mkdir(parents=True, exist_ok=True)
     save_weights(model, out / "weights.pt")
-    _atomic_write(out / "arch.yaml", arch_to_yaml(arch))
+    atomic_write_text(out / "arch.yaml", arch_to_yaml(arch))
     shape = (1, 3, arch.resolution, arch.resolution)
     onnx_path = export_onnx(model, shape, out / "model.onnx")
     parity = max_abs_difference(model, onnx_path, shape)
@@ -111,5 +111,5 @@ def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelit
             metrics["predicted_latency_ms"][device] = table.predict(arch)
             metrics["latency_sources"][device] = table.breakdown(arch)
             metrics.setdefault("predicted_latency_error_bar_ms", {})[device] = table.error_bar(arch)
-    _atomic_write(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return out

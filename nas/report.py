@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from nas.errors import NasError
-from nas.latency.validate import _atomic_write
+from nas.fileio import atomic_write_text
 
 
 def _load(run: Path) -> tuple[dict, list[dict[str, str]]]:
@@ -38,7 +38,7 @@ def write_report(run: str | Path) -> list[Path]:
     png = run / "pareto.png"
     _png(png, summary, trials, judged, front, baseline)
     page = run / "report.html"
-    _atomic_write(page, _html(summary, trials, judged, front, baseline))
+    atomic_write_text(page, _html(summary, trials, judged, front, baseline))
     return [png, page]
 
 

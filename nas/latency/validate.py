@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from nas.arch import Arch
+from nas.fileio import atomic_write_text
 from nas.latency.build import now, open_table
 from nas.latency.measure import Runtime
 from nas.latency.ortbench import host_description
@@ -145,10 +146,10 @@ def write_report(table: LatencyTable, name: str, samples: list[Sample], extra: d
     rows = [{"arch": str(s.arch), "raw_sum_ms": f"{s.raw_ms:.5f}", "predicted_ms": f"{s.predicted_ms:.5f}",
              "measured_ms": f"{s.measured_ms:.5f}", "error_pct": f"{(s.predicted_ms / s.measured_ms - 1) * 100:.2f}",
              "measured_spread": f"{s.spread:.4f}"} for s in samples]
-    _atomic_write(paths["csv"], _csv_text(rows))
+    atomic_write_text(paths["csv"], _csv_text(rows))
     document = {"device": table.device, "name": name, "metrics": metrics, "calibration": table.meta.get("calibration"),
                 "host": host_description(), "date": now(), **extra}
-    _atomic_write(paths["json"], json.dumps(document, indent=1) + "\n")
+    atomic_write_text(paths["json"], json.dumps(document, indent=1) + "\n")
     _scatter(samples, metrics, f"{table.device} / {name}", paths["png"])
     return paths
 
@@ -161,14 +162,6 @@ def _csv_text(rows: list[dict[str, str]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def _scatter(samples: list[Sample], metrics: dict[str, float], title: str, path: Path) -> None:

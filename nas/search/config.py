@@ -114,11 +114,11 @@ class SearchConfig:
         return self.storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
 
     def save(self, path: Path | None = None) -> Path:
-        from nas.latency.validate import _atomic_write
+        from nas.fileio import atomic_write_text
 
         path = path or self.run_dir / "config.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, "# nas search configuration; rerun with: nas search --config " + str(path) + "\n"
+        atomic_write_text(path, "# nas search configuration; rerun with: nas search --config " + str(path) + "\n"
                       + yaml.safe_dump(asdict(self), sort_keys=False))
         return path
 

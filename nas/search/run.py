@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas.arch import Arch, parse_arch
-from nas.latency.validate import _atomic_write
+from nas.fileio import atomic_write_text
 from nas.model import arch_cost
 from nas.search.config import SearchConfig
 from nas.search.context import SearchContext
@@ -189,7 +189,7 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
         writer.writerow([c.arch.id, str(c.arch), *[f"{c.accuracy[r]:.4f}" if r in c.accuracy else "" for r in rungs],
                          *[f"{latencies[d]:.4f}" for d in devices], _cost(c.arch)["macs"], _cost(c.arch)["params"],
                          int(c.arch.id in front_ids), f"{seconds:.1f}"])
-    _atomic_write(run_dir / "trials.csv", buffer.getvalue())
+    atomic_write_text(run_dir / "trials.csv", buffer.getvalue())
     top = len(context.fidelities) - 1
     points = [Point(str(c.arch), c.accuracy[0], c.latency_ms) for c in result.candidates]
     document = {
@@ -205,4 +205,4 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
         "seconds": result.seconds, "training_seconds": result.training_seconds,
         "overhead_fraction": max(0.0, 1 - result.training_seconds / result.seconds) if result.seconds else 0.0,
     }
-    _atomic_write(run_dir / "pareto.json", json.dumps(document, indent=1) + "\n")
+    atomic_write_text(run_dir / "pareto.json", json.dumps(document, indent=1) + "\n")
