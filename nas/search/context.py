@@ -177,18 +177,6 @@ class SearchContext:
         return float(np.sqrt(sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / dof))
 
 
-def describe(arch: Arch) -> dict[str, Any]:
-    from nas.model import arch_cost
-
-    cost = arch_cost(arch)
-    return {"arch": str(arch), "id": arch.id, "macs": cost.macs, "params": cost.params}
-
-
-def ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def save_weights(model: Any, path: Path) -> None:
     """state_dict on the CPU, written atomically (loadable with ``torch.load(weights_only=True)``)."""
     import tempfile

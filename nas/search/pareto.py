@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class Point:
@@ -61,6 +59,3 @@ def hypervolume(points: Sequence[Point], budget_ms: float, min_accuracy: float =
         area += (right - p.latency_ms) / budget_ms * (best_so_far - min_accuracy)
     return float(area)
 
-
-def as_array(points: Sequence[Point]) -> np.ndarray:
-    return np.array([[p.accuracy, p.latency_ms] for p in points])
