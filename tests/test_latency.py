@@ -177,3 +177,28 @@ def test_bundle_runner_works_without_torch_and_imports(tmp_path: Path, monkeypat
     write_bundle(_few_layers(2), other, ["shufflenet_v2"], show_progress=False)
     with pytest.raises(TableError, match="comes from bundle"):
         import_results(results, "board", other)
+
+
+def test_device_measurements_replace_predicted_entries_of_a_published_table(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    layers = _few_layers(4)
+    keys = sorted(layers)
+    published = LatencyTable({"device": "board", "runtime": "tflite", "threads": "unknown", "batch": 1,
+                              "overhead_ms": 0.0},
+                             {keys[0]: Entry(2.0, origin="imported", extra={"source": "paper"}),
+                              keys[1]: Entry(5.0, origin="predicted", extra={"heldout_mape_pct": 20.0})})
+    monkeypatch.setattr("nas.latency.bundle.table_path", lambda device: tmp_path / f"{device}.json")
+    published.save(tmp_path / "board.json")
+    bundle = tmp_path / "bundle"
+    manifest = json.loads(write_bundle(layers, bundle, ["shufflenet_v2"], show_progress=False).read_text())
+    results = {"schema": "nas.bundle_results/1", "bundle_id": manifest["bundle_id"], "overhead_ms": 0.0,
+               "reference_ms": 1.0, "runtime": "onnxruntime", "threads": 1, "created": "now",
+               "results": {k: {"ms": 1.0 + i, "spread": 0.01, "n": 30} for i, k in enumerate(keys)}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    table = import_results(path, "board", bundle)
+    assert table.entries[keys[0]].origin == "imported" and table.entries[keys[0]].ms == 2.0  # published value kept
+    replaced = table.entries[keys[1]]
+    assert replaced.origin == "measured" and replaced.ms == pytest.approx(2.0 * 2.0)  # scaled by 2.0 / 1.0
+    assert replaced.extra["history"][0]["origin"] == "predicted"
+    assert table.entries[keys[3]].origin == "measured"  # new keys are added too

@@ -18,6 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nas.arch import Layer
 from nas.blocks import build_layer
 from nas.latency import ortbench
@@ -101,6 +103,8 @@ def import_results(results_path: str | Path, device: str, bundle: str | Path) ->
     if unknown:
         raise TableError(f"{results_path} has {len(unknown)} key(s) that bundle {bundle} does not list, e.g. {unknown[0]!r}")
     path = table_path(device)
+    if path.exists() and "reference_ms" not in load_table(path).meta:
+        return _replace_predicted(load_table(path), results, manifest)
     if path.exists():
         table = load_table(path)
         for key in ("runtime", "threads"):
@@ -123,6 +127,34 @@ def import_results(results_path: str | Path, device: str, bundle: str | Path) ->
                                    {"source": "bundle runner", "bundle_id": manifest["bundle_id"],
                                     "date": results.get("created", now())}))
     table.meta["spaces"] = sorted(set(table.meta.get("spaces", [])) | set(manifest["spaces"]))
+    table.meta["updated"] = now()
+    table.save()
+    return table
+
+
+def _replace_predicted(table: LatencyTable, results: dict[str, Any], manifest: dict[str, Any]) -> LatencyTable:
+    """Real measurements into a published/transferred table (rpi4, pixel3): they replace *predicted* entries.
+
+    Such a table holds another runtime's numbers (HW-NAS-Bench: TFLite, per-block deltas), so the
+    runner's values are first put on the table's scale: the median ratio table/measured over the keys
+    that are both imported there and measured now (scale 1 when none overlap, said in the entry).
+    Imported entries are kept; every replaced entry goes to its history.
+    """
+    measured = {k: float(v["ms"]) - float(results["overhead_ms"]) for k, v in results["results"].items()}
+    overlap = [k for k in measured if k in table.entries and table.entries[k].origin == "imported" and measured[k] > 0]
+    scale = float(np.median([table.entries[k].ms / measured[k] for k in overlap])) if overlap else 1.0
+    replaced = 0
+    for key, ms in measured.items():
+        current = table.entries.get(key)
+        if current is not None and current.origin != "predicted":
+            continue
+        timing = results["results"][key]
+        table.set_entry(key, Entry(max(ms * scale, 0.0), float(timing["spread"]), int(timing["n"]), "measured", {
+            "source": "bundle runner", "bundle_id": manifest["bundle_id"], "date": results.get("created", now()),
+            "scaled_to_table": scale, "scale_fitted_on": len(overlap)}))
+        replaced += 1
+    table.meta.setdefault("imports", []).append({"bundle_id": manifest["bundle_id"], "replaced": replaced,
+                                                 "scale": scale, "overlap_keys": len(overlap), "date": now()})
     table.meta["updated"] = now()
     table.save()
     return table
