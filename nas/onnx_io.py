@@ -24,6 +24,7 @@ from torch import nn
 
 from nas.blocks import fold_batchnorm
 from nas.errors import ExportError
+from nas.latency.ortbench import session as ort_session
 
 OPSET = 17
 log = logging.getLogger(__name__)
@@ -74,19 +75,6 @@ def export_onnx(module: nn.Module, input_shape: tuple[int, ...], path: str | Pat
     return path
 
 
-def ort_session(model: bytes | str | Path, threads: int = 1):  # noqa: ANN201 (onnxruntime type)
-    """A CPU ONNX Runtime session with a fixed intra-op thread count."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-
-
 def max_abs_difference(module: nn.Module, onnx_model: bytes | str | Path, input_shape: tuple[int, ...],
                        seed: int = 0) -> float:
     """Largest |torch - ONNX Runtime| output difference on one random input."""
@@ -94,6 +82,6 @@ def max_abs_difference(module: nn.Module, onnx_model: bytes | str | Path, input_
     x = torch.randn(input_shape, generator=generator)
     with torch.no_grad():
         expected = copy.deepcopy(module).eval()(x).numpy()
-    session = ort_session(onnx_model)
+    session = ort_session(onnx_model if isinstance(onnx_model, bytes) else str(onnx_model))
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     return float(np.max(np.abs(expected - got)))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -232,19 +232,22 @@ class SearchSpace:
         assert smallest is not None and largest is not None
         return smallest, largest
 
-    def extremes(self, width: float, resolution: int) -> tuple[Arch, Arch]:
-        """The fewest- and most-MACs archs at one width and resolution.
+    def extremes(self, width: float, resolution: int,
+                 cost: Callable[[Layer], float] | None = None) -> tuple[Arch, Arch]:
+        """The cheapest and dearest archs at one width and resolution (by MACs unless ``cost`` is given,
+        e.g. a latency-table entry).
 
         Each slot's input shape is fixed by its position, so per-slot costs add up independently:
         minimum depth with the cheapest block per slot, maximum depth with the dearest.
         """
+        cost = cost or (lambda layer: layer_cost(layer).macs)
         small: list[BlockSpec] = []
         large: list[BlockSpec] = []
         for slots in self.slots(width, resolution):
             low = self.stages[slots[0].stage].depth[0]
             for slot in slots:
-                ranked = sorted(slot.choices, key=lambda b, s=slot: layer_cost(
-                    _resolve_block(b, s.cin, s.cout, s.hw, self.divisor, 0)).macs)
+                ranked = sorted(slot.choices, key=lambda b, s=slot: cost(
+                    _resolve_block(b, s.cin, s.cout, s.hw, self.divisor, 0)))
                 large.append(ranked[-1])
                 if slot.position < low:
                     small.append(ranked[0])

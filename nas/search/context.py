@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from nas.arch import Arch, BlockSpec, _resolve_block
+from nas.arch import Arch, Layer
 from nas.data import Dataset, load_cifar10
 from nas.errors import NasError
 from nas.latency.table import LatencyTable, available_devices, load_table
 from nas.search.config import SearchConfig
-from nas.space import SearchSpace, Slot, load_space
+from nas.space import SearchSpace, load_space
 from nas.train import EpochCallback, Fidelity, train
 
 log = logging.getLogger(__name__)
@@ -45,26 +45,13 @@ class Evaluation:
 
 
 def min_latency(space: SearchSpace, table: LatencyTable) -> float:
-    """Exact fastest arch of the space on a table: minimum depth, cheapest entry per slot.
+    """Exact fastest arch of the space on a table: :meth:`SearchSpace.extremes` costed by table entries."""
+    def entry(layer: Layer) -> float:
+        found = table.entries.get(layer.key)
+        return found.ms * table.coefficient(layer.key) if found else float("inf")
 
-    Slots have fixed input shapes, so their entries add up independently and the per-slot minimum
-    is the global one (per width and resolution).
-    """
-    best = float("inf")
-    compiled = table.compile()
-    for width in space.widths:
-        for resolution in space.resolutions:
-            blocks = []
-            for slots in space.slots(width, resolution):
-                for slot in slots[: space.stages[slots[0].stage].depth[0]]:
-                    def cost(block: BlockSpec, slot: Slot = slot) -> float:
-                        entry = table.entries.get(_resolve_block(block, slot.cin, slot.cout, slot.hw, space.divisor, 0).key)
-                        return entry.ms if entry else float("inf")
-
-                    blocks.append(min(slot.choices, key=cost))
-            arch = Arch(resolution, width, space.stem, tuple(blocks), space.head, space.num_classes, space.divisor)
-            best = min(best, float(compiled.predict([arch])[0]))
-    return best
+    fastest = [space.extremes(w, r, entry)[0] for w in space.widths for r in space.resolutions]
+    return float(table.compile().predict(fastest).min())
 
 
 class SearchContext:

@@ -116,8 +116,9 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
 def _candidates(context: SearchContext) -> list[Candidate]:
     """Every feasible, trained arch with its accuracy per rung (the cache is the source of truth)."""
     by_arch: dict[str, Candidate] = {}
+    baselines = _baseline_strings()
     for evaluation in context.cache.values():
-        if evaluation.seed != context.config.seed or evaluation.arch in _baseline_strings():
+        if evaluation.seed != context.config.seed or evaluation.arch in baselines:
             continue
         arch = parse_arch(evaluation.arch)
         candidate = by_arch.setdefault(evaluation.arch, Candidate(arch, context.latency(arch)))
