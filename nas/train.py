@@ -70,7 +70,8 @@ class Fidelity:
 
     def label(self) -> str:
         subset = "all" if self.subset is None else str(self.subset)
-        return f"e{self.epochs:g}-n{subset}-b{self.batch_size}" + (f"-r{self.resolution}" if self.resolution else "")
+        return (f"e{self.epochs:g}-n{subset}-b{self.batch_size}" + (f"-r{self.resolution}" if self.resolution else "")
+                + f"-lr{self.lr:g}")
 
 
 @dataclass
