@@ -208,6 +208,41 @@ class Layer:
                 f"|s{self.stride}|hw{self.hw}|{self.act}")
 
 
+_KEY_FIELD = re.compile(r"^(k|cin|mid|se|cout|s|hw|fc|nc)(\d+)$")
+_KEY_NAMES = {"k": "kernel", "cin": "cin", "mid": "mid", "se": "se", "cout": "cout", "s": "stride", "hw": "hw",
+              "fc": "hidden", "nc": "classes"}
+
+
+def layer_from_key(key: str) -> Layer:
+    """The layer a table key names (the inverse of :attr:`Layer.key`).
+
+    A table holds only keys; whatever else it needs about an entry (its weight bytes for the
+    calibration, its shape for transfer) is recovered from the key, so keys stay the one truth.
+    """
+    parts = key.split("|")
+    if len(parts) < 3:
+        raise ArchError(f"not a layer key: {key!r}")
+    head, *middle, act = parts
+    kind, groups = head, 1
+    match = re.fullmatch(r"([a-z]+?)(_se)?(?:_g(\d+))?", head)
+    if match is None:
+        raise ArchError(f"not a layer key: {key!r}")
+    kind, groups = match.group(1), int(match.group(3) or 1)
+    values: dict[str, int] = {}
+    for part in middle:
+        field_match = _KEY_FIELD.match(part)
+        if field_match is None:
+            raise ArchError(f"layer key {key!r}: cannot read {part!r}")
+        values[_KEY_NAMES[field_match.group(1)]] = int(field_match.group(2))
+    try:
+        layer = Layer(kind=kind, act=act, groups=groups, **values)
+    except TypeError as exc:
+        raise ArchError(f"layer key {key!r}: {exc}") from None
+    if layer.key != key:
+        raise ArchError(f"not a canonical layer key: {key!r} (reads back as {layer.key!r})")
+    return layer
+
+
 @dataclass(frozen=True)
 class Arch:
     """A whole network. Immutable and hashable; ``str(arch)`` is its compact form."""

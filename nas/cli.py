@@ -211,29 +211,49 @@ def cmd_latency_build(args: argparse.Namespace) -> int:
 
 def cmd_latency_validate(args: argparse.Namespace) -> int:
     from nas.latency.table import load_table
-    from nas.latency.validate import apply_calibration, fit_calibration, measure_archs, report, write_report
+    from nas.latency.validate import (
+        apply_calibration,
+        fit_calibration,
+        measure_archs,
+        report,
+        samples_from_reports,
+        write_report,
+    )
     from nas.space import load_space
 
     if args.samples < 2:
         raise NasError(f"--samples must be at least 2, got {args.samples}")
+    if args.fit and args.fit_from:
+        raise NasError("give --fit (measure new archs to fit on) or --fit-from CSV (reuse measurements), not both")
     table = load_table(args.device)
     spaces = _spaces_arg(args.space)
+    fit, source = None, None
     if args.fit:
         fit_archs = [a for name in spaces for a in load_space(name).sample_random(args.fit_samples, args.seed + 10_000)]
-        fit = measure_archs(table, fit_archs, passes=args.passes)
+        fit, source = measure_archs(table, fit_archs, passes=args.passes), args.seed + 10_000
+    elif args.fit_from:
+        fit, source = samples_from_reports(table, args.fit_from), "measurements in " + ", ".join(args.fit_from)
+        used = {str(s.arch) for s in fit}
+        fresh = [a for name in spaces for a in load_space(name).sample_random(args.samples, args.seed)]
+        if any(str(a) in used for a in fresh):
+            raise NasError(f"--seed {args.seed} draws archs that are in the --fit-from files: pick another --seed "
+                           "so the fit is judged on fresh archs")
+    if fit is not None:
         calibration = fit_calibration(table, fit)
-        apply_calibration(table, calibration, fit, spaces, args.seed + 10_000)
+        apply_calibration(table, calibration, fit, spaces, source)
         kinds = ", ".join(f"{k} x{v:.3f}" for k, v in calibration["scale_by_kind"].items())
-        print(f"calibration fitted on {len(fit)} archs: {kinds}; others x{calibration['scale']:.3f}; "
+        weight = f"; weights {calibration['ms_per_weight_mb']:.4f} ms/MB" if "ms_per_weight_mb" in calibration else ""
+        print(f"calibration fitted on {len(fit)} archs: {kinds}; others x{calibration['scale']:.3f}{weight}; "
               f"offset {calibration['offset_ms']:+.4f} ms")
-    rows = [("space", "n", "within 5%", "within 10%", "MAPE %", "RMSE ms", "Kendall tau", "report")]
+    rows = [("space", "n", "within 5%", "within 10%", "MAPE %", "RMSE ms", "Kendall tau", "repeat within 5%", "report")]
     for name in spaces:
         archs = load_space(name).sample_random(args.samples, args.seed)
         samples = measure_archs(table, archs, passes=args.passes)
         metrics = report(samples)
         paths = write_report(table, name, samples, {"space": name, "seed": args.seed, "passes": args.passes})
+        repeat = f"{metrics['repeat_within_5pct']:.1f}" if "repeat_within_5pct" in metrics else "-"
         rows.append((name, str(metrics["n"]), f"{metrics['within_5pct']:.1f}", f"{metrics['within_10pct']:.1f}",
-                     f"{metrics['mape_pct']:.2f}", f"{metrics['rmse_ms']:.4f}", f"{metrics['kendall_tau']:.3f}",
+                     f"{metrics['mape_pct']:.2f}", f"{metrics['rmse_ms']:.4f}", f"{metrics['kendall_tau']:.3f}", repeat,
                      str(paths["json"])))
     _print_table(rows)
     return 0
@@ -436,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passes", type=int, default=1, help="measure each arch this many times (median)")
     p.add_argument("--fit", action="store_true", help="first fit the calibration on other random archs")
     p.add_argument("--fit-samples", type=int, default=30, help="archs per space for --fit (default 30)")
+    p.add_argument("--fit-from", nargs="+", metavar="CSV", help="first fit the calibration on end-to-end "
+                   "measurements kept in earlier validation CSVs (no re-measuring); then validate on --seed")
     p.set_defaults(handler=cmd_latency_validate)
 
     p = lat.add_parser("predict", help="predicted latency of one arch")

@@ -7,7 +7,17 @@ import dataclasses
 import pytest
 import yaml
 
-from nas.arch import Arch, BlockSpec, HeadSpec, StemSpec, arch_from_dict, arch_to_yaml, make_divisible, parse_arch
+from nas.arch import (
+    Arch,
+    BlockSpec,
+    HeadSpec,
+    StemSpec,
+    arch_from_dict,
+    arch_to_yaml,
+    layer_from_key,
+    make_divisible,
+    parse_arch,
+)
 from nas.errors import ArchError
 
 TEXT = ("r32_w0.75_n100_d4-stem_c16_k3_s1_hswish-ir_k3_e1_c16_s1-ghost_se_k5_e2.3_c24_s2_relu6"
@@ -80,3 +90,23 @@ def test_bad_yaml_mapping_names_the_field() -> None:
     data["blocks"][0]["colour"] = "red"
     with pytest.raises(ArchError, match=r"blocks\[0\].*colour"):
         arch_from_dict(data)
+
+
+def test_layer_keys_read_back_into_the_same_layers() -> None:
+    from nas.space import available_baselines, available_spaces, load_space, resolve_arch
+
+    layers = {}
+    for name in available_spaces():
+        layers.update(load_space(name).layers())
+    for name in available_baselines():
+        layers.update({layer.key: layer for layer in resolve_arch(name).layers()})
+    layers.update({layer.key: layer for layer in parse_arch(TEXT).layers()})
+    for key, layer in layers.items():
+        assert layer_from_key(key) == layer
+
+
+@pytest.mark.parametrize("key", ["", "ir", "ir|k3|cin16", "ir|k3|cin16|mid16|cout16|s1|hwx|relu",
+                                 "ir|k3|cin16|zz4|cout16|s1|hw32|relu", "IR|k3|cin16|mid16|cout16|s1|hw32|relu"])
+def test_malformed_layer_keys_are_reported(key: str) -> None:
+    with pytest.raises(ArchError):
+        layer_from_key(key)

@@ -15,8 +15,8 @@ from nas.arch import parse_arch
 from nas.latency.build import build_table, layers_for
 from nas.latency.bundle import import_results, write_bundle
 from nas.latency.measure import Runtime, RuntimeUnavailable
-from nas.latency.table import SCHEMA, Entry, LatencyTable, TableError, load_table, parse_table
-from nas.latency.validate import Sample, fit_calibration
+from nas.latency.table import SCHEMA, Entry, LatencyTable, TableError, load_table, parse_table, weight_mb
+from nas.latency.validate import Sample, fit_calibration, report, samples_from_reports, write_report
 from nas.space import load_space
 from nas.stats import error_report, kendall_tau, spearman_rho
 
@@ -74,6 +74,7 @@ def test_save_load_round_trip_is_atomic(tmp_path: Path) -> None:
     (lambda d: d["entries"][next(iter(d["entries"]))].update(ms=float("nan")), "'ms' must be a finite number"),
     (lambda d: d["entries"][next(iter(d["entries"]))].update(origin="guessed"), "origin must be one of"),
     (lambda d: d["meta"].update(calibration={"scale": -1}), "calibration"),
+    (lambda d: d["meta"].update(calibration={"scale": 1, "ms_per_weight_mb": -0.1}), "ms_per_weight_mb"),
 ])
 def test_hand_broken_tables_are_rejected_whole(tmp_path: Path, mutate: object, fragment: str) -> None:
     data = _table().to_json()
@@ -117,6 +118,49 @@ def test_calibration_fit_recovers_per_kind_factors() -> None:
     table.meta["calibration"] = calibration
     assert table.compile().predict(archs) == pytest.approx(measured)
     assert [table.predict(a) for a in archs] == pytest.approx(measured)
+
+
+def test_calibration_fit_recovers_weight_fetch_term() -> None:
+    space = load_space("mbv2")
+    rng = np.random.default_rng(1)
+    table = LatencyTable({"device": "w", "runtime": "onnxruntime", "threads": 1, "batch": 1, "overhead_ms": 0.02},
+                         {k: Entry(float(rng.uniform(0.01, 0.2))) for k in space.layers()})
+    archs = space.sample_random(80, seed=2)
+    measured = [0.3 + sum(1.4 * table.entries[k].ms + 0.05 * weight_mb(k) for k in a.keys()) for a in archs]
+    samples = [Sample(a, table.raw_sum(a), 0.0, m, 0.0) for a, m in zip(archs, measured)]
+    calibration = fit_calibration(table, samples)
+    assert calibration["ms_per_weight_mb"] == pytest.approx(0.05)
+    assert list(calibration["scale_by_kind"].values()) == pytest.approx([1.4] * len(calibration["scale_by_kind"]))
+    table.meta["calibration"] = calibration
+    assert table.compile().predict(archs) == pytest.approx(measured)
+    assert [table.predict(a) for a in archs] == pytest.approx(measured)
+    # a term that would come out negative is dropped, not kept as a "speed-up"
+    faster = [m - 0.05 * sum(2 * weight_mb(k) for k in a.keys()) for a, m in zip(archs, measured)]
+    refit = fit_calibration(table, [Sample(a, 0.0, 0.0, m, 0.0) for a, m in zip(archs, faster)])
+    assert "ms_per_weight_mb" not in refit
+
+
+def test_weight_mb_reads_the_shape_from_the_key() -> None:
+    from nas.model import layer_cost
+
+    for layer in ARCH.layers():
+        assert weight_mb(layer.key) == pytest.approx(layer_cost(layer).params * 4 / 1e6)
+
+
+def test_fit_from_earlier_reports_and_repeatability(tmp_path: Path) -> None:
+    table = _table()
+    samples = [Sample(ARCH, table.raw_sum(ARCH), table.predict(ARCH), 1.0, 0.01, (1.0, 1.04)),
+               Sample(ARCH, table.raw_sum(ARCH), table.predict(ARCH), 1.2, 0.01, (1.1, 1.3))]
+    metrics = report(samples)
+    assert metrics["repeat_within_5pct"] == 50.0 and metrics["repeat_within_10pct"] == 50.0
+    paths = write_report(table, "x", samples, {}, directory=tmp_path)
+    again = samples_from_reports(table, [paths["csv"]])
+    assert [s.measured_ms for s in again] == pytest.approx([1.0, 1.2])
+    assert again[0].predicted_ms == pytest.approx(table.predict(ARCH))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arch,measured_ms\nnot-an-arch,1.0\n")
+    with pytest.raises(TableError, match="not a validation CSV"):
+        samples_from_reports(table, [bad])
 
 
 def test_rank_statistics() -> None:

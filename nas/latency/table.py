@@ -11,17 +11,20 @@ A table is plain, diffable JSON (never pickle, so it does not break when a libra
                  "origin": "measured", ...}, ...}}
 
 Entries are per-layer latencies with the runtime's per-call overhead removed. Prediction for an arch
-is ``offset_ms + scale * overhead_ms + sum of coefficient(kind) * entry``: the overhead is paid once
-per network, and the calibration (fitted by ``nas latency validate --fit``) absorbs what a sum of
-isolated blocks misses. Here, blocks timed alone run with their weights hot in cache and the sum is
-about 0.75-0.8 of end to end, by an amount that depends on the block type, so the fitted factor is
-per layer kind (``scale_by_kind``), falling back to ``scale`` for kinds the fit did not see.
+is ``offset_ms + scale * overhead_ms + sum of (coefficient(kind) * entry + ms_per_weight_mb * weight
+MB)``: the overhead is paid once per network, and the calibration (fitted by ``nas latency validate
+--fit``) absorbs what a sum of isolated blocks misses. Here, blocks timed alone run with their weights
+hot in cache and the sum is about 0.75-0.8 of end to end, by an amount that depends on the block type,
+so the fitted factor is per layer kind (``scale_by_kind``), falling back to ``scale`` for kinds the fit
+did not see; in a whole network each block's weights come from a farther cache level, a cost that
+grows with their size (``ms_per_weight_mb``, read from the key's shape).
 ``origin`` is ``measured``, ``predicted`` (with the model and its held-out error) or
 ``imported`` (with its source); when an entry is replaced, the old one is kept in its ``history``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -33,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.arch import Arch
+from nas.arch import Arch, layer_from_key
 from nas.errors import NasError
 
 SCHEMA = "nas.latency_table/1"
@@ -44,6 +47,14 @@ DEVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 class TableError(NasError):
     """A table is missing, corrupt, or lacks entries an arch needs."""
+
+
+@functools.cache
+def weight_mb(key: str) -> float:
+    """Float32 weight megabytes of the layer a key names (for the calibration's weight term)."""
+    from nas.model import layer_cost
+
+    return layer_cost(layer_from_key(key)).params * 4 / 1e6
 
 
 @dataclass
@@ -82,6 +93,16 @@ class LatencyTable:
         """Calibration factor of one entry: per layer kind (``ir_se``, ``ghost``, ``head``...) when fitted."""
         cal = self.meta.get("calibration") or {}
         return float((cal.get("scale_by_kind") or {}).get(key.split("|", 1)[0], cal.get("scale", 1.0)))
+
+    @property
+    def ms_per_weight_mb(self) -> float:
+        """Calibration's cost of fetching weights that a block timed alone finds hot in cache (0 if not fitted)."""
+        return float((self.meta.get("calibration") or {}).get("ms_per_weight_mb", 0.0))
+
+    def contribution(self, key: str) -> float:
+        """Calibrated ms one layer adds to a network: scaled entry plus its weight-fetch term."""
+        term = self.ms_per_weight_mb
+        return self.coefficient(key) * self.entries[key].ms + (term * weight_mb(key) if term else 0.0)
 
     @property
     def overhead_ms(self) -> float:
@@ -137,7 +158,7 @@ class LatencyTable:
         """Predicted end-to-end latency in ms: calibrated sum of entries, overhead counted once."""
         scale, offset = self.calibration
         self.raw_sum(arch)  # raises, naming the key, when an entry is missing
-        return offset + scale * self.overhead_ms + sum(self.coefficient(k) * self.entries[k].ms for k in arch.keys())
+        return offset + scale * self.overhead_ms + sum(self.contribution(k) for k in arch.keys())
 
     def breakdown(self, arch: Arch) -> dict[str, float]:
         """Share of the predicted latency by entry origin (measured / predicted / imported)."""
@@ -167,7 +188,7 @@ class CompiledTable:
     def __init__(self, table: LatencyTable, keys: list[str]) -> None:
         self.table = table
         self.index = {key: i for i, key in enumerate(keys)}
-        self.values = np.array([table.coefficient(k) * table.entries[k].ms for k in keys] + [np.nan])
+        self.values = np.array([table.contribution(k) for k in keys] + [np.nan])
 
     def encode(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
         """Flat key indices of all archs and the start offset of each arch."""
@@ -244,8 +265,10 @@ def parse_table(data: Any, path: Path | None = None) -> LatencyTable:
             raise fail(f"meta lacks {key!r}")
     cal = meta.get("calibration")
     if cal is not None and not (isinstance(cal, dict) and _finite(cal.get("scale", 1.0)) and cal.get("scale", 1.0) > 0
-                                and _finite(cal.get("offset_ms", 0.0))):
-        raise fail("meta.calibration must have a positive finite 'scale' and a finite 'offset_ms'")
+                                and _finite(cal.get("offset_ms", 0.0)) and _finite(cal.get("ms_per_weight_mb", 0.0))
+                                and cal.get("ms_per_weight_mb", 0.0) >= 0):
+        raise fail("meta.calibration must have a positive finite 'scale', a finite 'offset_ms' and a finite "
+                   "'ms_per_weight_mb' >= 0")
     for key in ("overhead_ms", "reference_ms"):
         if key in meta and not (_finite(meta[key]) and meta[key] >= 0):
             raise fail(f"meta.{key} must be a finite number >= 0")

@@ -47,8 +47,7 @@ class Evaluation:
 def min_latency(space: SearchSpace, table: LatencyTable) -> float:
     """Exact fastest arch of the space on a table: :meth:`SearchSpace.extremes` costed by table entries."""
     def entry(layer: Layer) -> float:
-        found = table.entries.get(layer.key)
-        return found.ms * table.coefficient(layer.key) if found else float("inf")
+        return table.contribution(layer.key) if layer.key in table.entries else float("inf")
 
     fastest = [space.extremes(w, r, entry)[0] for w in space.widths for r in space.resolutions]
     return float(table.compile().predict(fastest).min())
