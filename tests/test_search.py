@@ -70,7 +70,7 @@ def test_run_folder_holds_everything(finished_run: Path) -> None:
     for name in ("config.yaml", "study.db", "trials.csv", "pareto.json", "evaluations.jsonl", "search.log"):
         assert (finished_run / name).is_file(), name
     summary = json.loads((finished_run / "pareto.json").read_text())
-    assert summary["judged_at_rung"] == 1 and summary["fidelities"] == ["e1-n100-b50", "e1-n200-b50"]
+    assert summary["judged_at_rung"] == 1 and summary["fidelities"] == ["e1-n100-b50-lr0.1", "e1-n200-b50-lr0.1"]
     assert all(f["latency_ms"] <= 50 for f in summary["front"])
     assert summary["baseline"]["name"].startswith(("shufflenet", "mobilenet", "ghostnet"))
     assert len(summary["baseline"]["accuracies"]) == 2 and summary["noise_sd"] is not None

@@ -43,7 +43,7 @@ def parse_budget(text: str | float) -> float:
 
 DEFAULT_RUNGS = (
     Fidelity(epochs=2, subset=2_000, batch_size=32, val_size=1_000, lr=0.02, resolution=16),
-    Fidelity(epochs=2, subset=4_000, batch_size=32, val_size=1_000, lr=0.03),
+    Fidelity(epochs=2, subset=3_000, batch_size=32, val_size=1_000, lr=0.03),
 )
 """Rung 0 screens every feasible candidate at half resolution (16 px: 2.5x cheaper per image, so 2x the
 steps of a 32 px epoch for less time); rung 1 re-trains the best 1/eta at the arch's own resolution.

@@ -33,10 +33,35 @@ def make_sampler(config: SearchConfig, offset: int = 0) -> optuna.samplers.BaseS
     return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, config.trials // 3)))
 
 
+def make_storage(url: str) -> optuna.storages.BaseStorage | str:
+    """The study storage; SQLite gets write-ahead logging with ``synchronous=NORMAL``.
+
+    Optuna writes every suggested parameter in its own transaction, and SQLite's default journal
+    fsyncs each one: about 0.9 s per ghost_mbv2 trial (73 parameters) here, 3-5 % of a default search.
+    WAL with NORMAL sync costs 0.29 s and still survives a killed process (a committed transaction is
+    in the log before the call returns); only a power cut can lose the last few commits.
+    """
+    if not url.startswith("sqlite:"):
+        return url
+    from sqlalchemy import event
+
+    storage = optuna.storages.RDBStorage(url)
+
+    def _pragmas(connection, _record) -> None:  # noqa: ANN001
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(storage.engine, "connect", _pragmas)
+    storage.engine.dispose()  # connections opened before the listener existed are dropped
+    return storage
+
+
 def open_study(config: SearchConfig) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(storage=config.storage_url(), study_name=config.name,
+        study = optuna.create_study(storage=make_storage(config.storage_url()), study_name=config.name,
                                     directions=["maximize", "minimize"], sampler=make_sampler(config),
                                     load_if_exists=True)
         if study.trials:  # resuming: continue the random stream instead of replaying it from the seed
