@@ -1,7 +1,7 @@
 """Search quality: NSGA-II and TPE vs random search, same trial count, same fidelity, several seeds.
 
 For each sampler and seed, a real search (real CIFAR-10, the cpu_x86 table) with ``--trials``
-feasible candidates at one cheap rung; the budget is the median predicted latency of the space, so
+feasible candidates at the default search's rung 0; the budget is the median predicted latency of the space, so
 half of it is over budget and the constraint binds. Reports the hypervolume of each front
 (accuracy above chance x latency under the budget, normalised), the best accuracy under the budget,
 the baseline that fits the budget at the same fidelity, and the share of time not spent training.
@@ -18,19 +18,21 @@ import json
 import shutil
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from nas.latency.table import load_table
-from nas.search.config import SearchConfig
+from nas.search.config import DEFAULT_RUNGS, SearchConfig
 from nas.search.pareto import Point, hypervolume
 from nas.search.run import run_search
 from nas.space import load_space
 from nas.train import set_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RUNG = {"epochs": 1, "subset": 1000, "batch_size": 32, "val_size": 1000, "lr": 0.1}
+RUNG = asdict(DEFAULT_RUNGS[0])
+"""Every sampler is judged at the default search's rung 0 (the level every candidate reaches)."""
 
 
 def main() -> None:
