@@ -43,8 +43,9 @@ def main() -> None:
     parser.add_argument("--space", default="ghost_mbv2")
     parser.add_argument("--data", default=None)
     parser.add_argument("--samplers", default="nsga2,tpe,random")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     args = parser.parse_args()
-    set_threads()
+    threads = set_threads(args.threads)
     table = load_table(args.device)
     archs = load_space(args.space).sample_random(5000, seed=99)
     budget = float(np.median(table.compile().predict(archs)))
@@ -81,7 +82,8 @@ def main() -> None:
         print(f"{sampler:8} {s['hypervolume_mean']:8.4f} {s['hypervolume_sd']:7.4f} {ratio:9.2f} {s['best_accuracy_mean']:8.3f}")
     baselines = [r["baseline"] for r in rows if r["baseline"]]
     document = {"bench": "search_quality", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "space": args.space, "device": args.device, "budget_ms": budget, "trials": args.trials, "rung": RUNG,
+                "space": args.space, "device": args.device, "torch_threads": threads, "budget_ms": budget,
+                "trials": args.trials, "rung": RUNG,
                 "runs": rows, "summary": summary,
                 "baseline": baselines[0] if baselines else None,
                 "overhead_fraction_max": max(r["overhead_fraction"] for r in rows)}
