@@ -17,6 +17,8 @@ continues it). Levels:
 Reports Kendall tau and Spearman rho of every level against the long side, and seconds per arch.
 
     python bench/proxy_fidelity.py [--archs 16] [--ceiling] [--resume]
+    python bench/proxy_fidelity.py --resume --reverse --threads 1 --out part2.json   # second core
+    python bench/proxy_fidelity.py --merge part2.json                                # fold it in
 
 Writes bench/results/proxy_fidelity.json.
 """
@@ -66,24 +68,35 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--data", default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=OUT, help="results file (default bench/results/proxy_fidelity.json)")
+    parser.add_argument("--reverse", action="store_true", help="dearest arch first (a second process on a free core)")
+    parser.add_argument("--merge", type=Path, nargs="+", help="fold these results files' rows into --out and exit")
     args = parser.parse_args()
     threads = set_threads(args.threads)
     data = load_cifar10(args.data, download=False)
     rung0, rung1 = DEFAULT_RUNGS[0], DEFAULT_RUNGS[-1]
     long = LONG
-    state = json.loads(OUT.read_text()) if args.resume and OUT.is_file() else {}
+    state = json.loads(args.out.read_text()) if (args.resume or args.merge) and args.out.is_file() else {}
     archs = state.get("archs") or choose_archs(args.archs)
     rows: dict[str, dict] = state.get("rows", {})
     archs.sort(key=lambda a: arch_cost(parse_arch(a)).macs)
+    if args.merge:
+        for part in args.merge:
+            for text, row in json.loads(part.read_text())["rows"].items():
+                merged = rows.setdefault(text, {})
+                merged.update({k: v for k, v in row.items() if k not in merged})
+        _write(archs, rows, rung0, long, threads, args.out)
+        return
+    order = archs[::-1] if args.reverse else archs
     batch = to_input(torch.from_numpy(data.train_x[:64]), 32)
     device = torch.device("cpu")
     main_levels = [("rung0_s0", rung0, 0), ("rung0_s1", rung0, 1), ("rung1_s0", rung1, 0), ("long_s0", long, 0)]
     passes = [main_levels] + ([[("long_s1", long, 1)]] if args.ceiling else [])
     for levels in passes:
-        for text in archs:
+        for text in order:
             _measure(text, levels, rows, data, batch, device)
-            _write(archs, rows, rung0, long, threads)
-    _write(archs, rows, rung0, long, threads)
+            _write(archs, rows, rung0, long, threads, args.out)
+    _write(archs, rows, rung0, long, threads, args.out)
 
 
 def _measure(text: str, levels: list[tuple[str, Fidelity, int]], rows: dict[str, dict], data, batch: torch.Tensor,  # noqa: ANN001
@@ -107,7 +120,7 @@ def _measure(text: str, levels: list[tuple[str, Fidelity, int]], rows: dict[str,
               f"{row[f'seconds_{name}']:6.0f}s", flush=True)
 
 
-def _write(archs: list[str], rows: dict[str, dict], rung0: Fidelity, long: Fidelity, threads: int) -> None:
+def _write(archs: list[str], rows: dict[str, dict], rung0: Fidelity, long: Fidelity, threads: int, out: Path) -> None:
     done = [a for a in archs if "long_s0" in rows.get(a, {})]
     summary: dict[str, dict] = {}
     if len(done) >= 3:
@@ -130,9 +143,9 @@ def _write(archs: list[str], rows: dict[str, dict], rung0: Fidelity, long: Fidel
                 "long_vs_rung0_seconds": (seconds["long_s0"] / seconds["rung0_s0"]) if seconds else None,
                 "against_long": summary, "median_seconds": seconds, "rows": rows}
     RESULTS.mkdir(exist_ok=True)
-    tmp = OUT.with_suffix(".tmp")
+    tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(document, indent=1) + "\n")
-    tmp.replace(OUT)
+    tmp.replace(out)
     if summary:
         print("  " + "  ".join(f"{k} tau {v['kendall_tau']:+.2f}" for k, v in summary.items() if "kendall_tau" in v),
               flush=True)
