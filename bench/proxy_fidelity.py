@@ -73,7 +73,6 @@ def main() -> None:
     parser.add_argument("--merge", type=Path, nargs="+", help="fold these results files' rows into --out and exit")
     args = parser.parse_args()
     threads = set_threads(args.threads)
-    data = load_cifar10(args.data, download=False)
     rung0, rung1 = DEFAULT_RUNGS[0], DEFAULT_RUNGS[-1]
     long = LONG
     state = json.loads(args.out.read_text()) if (args.resume or args.merge) and args.out.is_file() else {}
@@ -87,6 +86,7 @@ def main() -> None:
                 merged.update({k: v for k, v in row.items() if k not in merged})
         _write(archs, rows, rung0, long, threads, args.out)
         return
+    data = load_cifar10(args.data, download=False)  # only now: merging needs no data
     order = archs[::-1] if args.reverse else archs
     batch = to_input(torch.from_numpy(data.train_x[:64]), 32)
     device = torch.device("cpu")

@@ -223,7 +223,6 @@ def layer_from_key(key: str) -> Layer:
     if len(parts) < 3:
         raise ArchError(f"not a layer key: {key!r}")
     head, *middle, act = parts
-    kind, groups = head, 1
     match = re.fullmatch(r"([a-z]+?)(_se)?(?:_g(\d+))?", head)
     if match is None:
         raise ArchError(f"not a layer key: {key!r}")

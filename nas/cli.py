@@ -233,6 +233,7 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
         raise NasError("give --fit (measure new archs to fit on) or --fit-from CSV (reuse measurements), not both")
     table = load_table(args.device)
     spaces = _spaces_arg(args.space)
+    fresh = {name: load_space(name).sample_random(args.samples, args.seed) for name in spaces}
     fit, source = None, None
     if args.fit:
         fit_archs = [a for name in spaces for a in load_space(name).sample_random(args.fit_samples, args.seed + 10_000)]
@@ -240,8 +241,7 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
     elif args.fit_from:
         fit, source = samples_from_reports(table, args.fit_from), "measurements in " + ", ".join(args.fit_from)
         used = {str(s.arch) for s in fit}
-        fresh = [a for name in spaces for a in load_space(name).sample_random(args.samples, args.seed)]
-        if any(str(a) in used for a in fresh):
+        if any(str(a) in used for archs in fresh.values() for a in archs):
             raise NasError(f"--seed {args.seed} draws archs that are in the --fit-from files: pick another --seed "
                            "so the fit is judged on fresh archs")
     if fit is not None:
@@ -252,8 +252,7 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
         print(f"calibration fitted on {len(fit)} archs: {kinds}; others x{calibration['scale']:.3f}{weight}; "
               f"offset {calibration['offset_ms']:+.4f} ms")
     rows = [("space", "n", "within 5%", "within 10%", "MAPE %", "RMSE ms", "Kendall tau", "repeat within 5%", "report")]
-    for name in spaces:
-        archs = load_space(name).sample_random(args.samples, args.seed)
+    for name, archs in fresh.items():
         samples = measure_archs(table, archs, passes=args.passes)
         metrics = report(samples)
         paths = write_report(table, name, samples, {"space": name, "seed": args.seed, "passes": args.passes})

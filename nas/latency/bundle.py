@@ -103,10 +103,11 @@ def import_results(results_path: str | Path, device: str, bundle: str | Path) ->
     if unknown:
         raise TableError(f"{results_path} has {len(unknown)} key(s) that bundle {bundle} does not list, e.g. {unknown[0]!r}")
     path = table_path(device)
-    if path.exists() and "reference_ms" not in load_table(path).meta:
-        return _replace_predicted(load_table(path), results, manifest)
-    if path.exists():
-        table = load_table(path)
+    existing = load_table(path) if path.exists() else None
+    if existing is not None and "reference_ms" not in existing.meta:
+        return _replace_predicted(existing, results, manifest)
+    if existing is not None:
+        table = existing
         for key in ("runtime", "threads"):
             if table.meta.get(key) != results.get(key):
                 raise TableError(f"table {device!r} holds {key}={table.meta.get(key)!r} but the results were "

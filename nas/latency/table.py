@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ import numpy as np
 
 from nas.arch import Arch, layer_from_key
 from nas.errors import NasError
+from nas.fileio import atomic_write_text
 
 SCHEMA = "nas.latency_table/1"
 TABLES_DIR = Path(__file__).resolve().parent.parent.parent / "latency_tables"
@@ -117,15 +116,7 @@ class LatencyTable:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise TableError("this table has no path; give one to save()")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.to_json(), handle, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        atomic_write_text(target, json.dumps(self.to_json(), indent=1) + "\n")
         self.path = target
         return target
 
