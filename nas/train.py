@@ -109,7 +109,8 @@ def default_device() -> torch.device:
 
 def set_threads(threads: int | None = None) -> int:
     """Use every core by default (2 here)."""
-    threads = threads or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if not threads:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(max(1, threads))
     return torch.get_num_threads()
 
