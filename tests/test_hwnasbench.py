@@ -63,3 +63,20 @@ def test_transfer_fills_every_key_with_labelled_error() -> None:
     arch = load_space("ghost_mbv2").sample_random(1, seed=3)[0]
     shares = target.breakdown(arch)
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_transfer_again_refreshes_predictions_and_keeps_imported_entries() -> None:
+    from dataclasses import replace
+
+    target = import_table(DATA, "rpi4")
+    layers = layers_for(["ghost_mbv2"], baselines=False)
+    source = load_table("cpu_x86")
+    transfer(source, target, layers)
+    before = {k: (e.ms, e.origin) for k, e in target.entries.items()}
+    source.entries = {k: replace(e, ms=e.ms * (2.0 if k.startswith("ghost") else 1.0)) for k, e in source.entries.items()}
+    transfer(source, target, layers)
+    changed = {k for k, e in target.entries.items() if e.ms != before[k][0]}
+    assert changed and all(before[k][1] == "predicted" for k in changed)
+    assert any(k.startswith("ghost") for k in changed)
+    assert all(target.entries[k].ms == v for k, (v, origin) in before.items() if origin == "imported")
+    assert all("history" not in target.entries[k].extra for k in changed)  # refreshed, not piled up

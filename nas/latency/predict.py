@@ -87,12 +87,14 @@ def transfer(source: LatencyTable, target: LatencyTable, layers: dict[str, Layer
     error = report["held_out_all"]
     filled = 0
     for key, layer in layers.items():
-        if key in target.entries or key not in source.entries:
-            continue
+        if key not in source.entries or (key in target.entries and target.entries[key].origin != "predicted"):
+            continue  # measured and imported entries are the target's own; earlier predictions are refreshed
         value = float(model.predict(features(layer, source.entries[key].ms)[None, :])[0])
+        earlier = target.entries.pop(key, None)  # an older prediction is replaced, not piled into history
         target.set_entry(key, Entry(value, 0.0, 0, "predicted", {
             "model": f"log-linear transfer from {source.device} (source ms, MACs, bytes)",
-            "heldout_mape_pct": error["mape_pct"], "heldout_within_10pct": error["within_10pct"], "date": now()}))
+            "heldout_mape_pct": error["mape_pct"], "heldout_within_10pct": error["within_10pct"], "date": now(),
+            **({"history": earlier.extra["history"]} if earlier is not None and "history" in earlier.extra else {})}))
         filled += 1
     report["filled"] = filled
     report["weights"] = model.weights.tolist()
