@@ -4,8 +4,9 @@
   space, end to end on this host, compared with the table's calibrated prediction). ``--measure``
   re-runs that validation first (about 3-4 minutes per space on 2 cores).
 * Stability: two fresh processes re-measure the same ``--stability-keys`` random entries, in the
-  table's units, as two rebuilds would; counts how many agree within +-5 % (target: >= 95 %), and
-  also compares with the stored entries (measured in an earlier session).
+  table's units, as two rebuilds would (steady-state protocol of :mod:`nas.latency.ortbench`);
+  counts how many agree within +-5 % (target: >= 95 %), and also compares with the stored entries
+  (measured when the table was built).
 * Prediction speed: vectorised prediction of ``--archs`` random ghost_mbv2 archs, against building one
   torch model, in the same run (target >= 100,000 archs/s).
 

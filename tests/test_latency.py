@@ -246,3 +246,65 @@ def test_device_measurements_replace_predicted_entries_of_a_published_table(tmp_
     assert replaced.origin == "measured" and replaced.ms == pytest.approx(2.0 * 2.0)  # scaled by 2.0 / 1.0
     assert replaced.extra["history"][0]["origin"] == "predicted"
     assert table.entries[keys[3]].origin == "measured"  # new keys are added too
+
+
+class _TwoStateMachine:
+    """Scripted chunk times of a VM that alternates between a fast and a slow state every few probe chunks.
+
+    In the slow state the item slows more than the probe (2x vs 1.7x), as measured on this machine, so
+    a plain median of ratios over both states is biased; ``slow_from`` keeps it slow from that probe chunk on.
+    """
+
+    def __init__(self, period: int = 5, slow_from: int | None = None) -> None:
+        self.probe_chunks = 0
+        self.period = period
+        self.slow_from = slow_from
+
+    def fast(self) -> bool:
+        if self.slow_from is not None and self.probe_chunks >= self.slow_from:
+            return False
+        return (self.probe_chunks // self.period) % 2 == 0
+
+    def probe(self) -> None: ...
+
+    def item(self) -> None: ...
+
+    def chunk(self, run: object, count: int) -> float:
+        if run == self.probe:  # bound methods compare equal, never identical
+            self.probe_chunks += 1
+            return 1.0e-4 if self.fast() else 1.7e-4
+        return 3.0e-4 if self.fast() else 6.0e-4
+
+
+def test_steady_state_timing_uses_only_fast_state_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas.latency import ortbench
+
+    machine = _TwoStateMachine()
+    monkeypatch.setattr(ortbench, "_chunk", machine.chunk)
+    reference = ortbench.Reference(machine.probe, nominal_ms=2.0, settle_s=0.01)
+    assert reference.level_ms == pytest.approx(0.1)  # the fast state's probe chunk, in ms
+    timing = ortbench.time_relative(machine.item, reference, target_s=0.01, chunks=8)
+    assert timing.steady == 8 and not timing.starved
+    assert timing.ms == pytest.approx(3.0 / 1.0 * 2.0)  # fast-state ratio x nominal; mixing states would give more
+
+
+def test_a_timing_that_never_sees_the_steady_state_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas.latency import ortbench
+    from nas.latency.build import _entry, unsteady
+
+    machine = _TwoStateMachine(slow_from=3)
+    monkeypatch.setattr(ortbench, "_chunk", machine.chunk)
+    monkeypatch.setattr(ortbench, "_deadline", lambda target_s: 0.0)  # give up at once
+    reference = ortbench.Reference(machine.probe, nominal_ms=1.0, settle_s=0.0)
+    timing = ortbench.time_relative(machine.item, reference, target_s=0.01, chunks=8)
+    assert timing.starved and timing.chunks == 8
+    assert unsteady(_entry(timing, overhead_ms=0.0))  # so a build measures it again
+
+
+def test_absolute_timing_keeps_the_fast_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas.latency import ortbench
+
+    machine = _TwoStateMachine(period=3)
+    monkeypatch.setattr(ortbench, "_chunk", lambda run, count: machine.chunk(machine.probe, count))
+    timing = ortbench.time_callable(lambda: None, target_s=0.01, chunks=8)
+    assert timing.ms == pytest.approx(0.1) and timing.steady >= 8

@@ -2,8 +2,9 @@
 
 ``build_table`` enumerates the layer keys a space (and optionally the baselines) needs, skips those
 already measured (an interrupted build resumes where it stopped), measures the rest relative to the
-table's reference network, saves the table every few seconds, and finally re-measures entries whose
-chunk ratios scattered too much, keeping the steadier measurement (the other goes to history).
+table's reference probe, saves the table every few seconds, and finally re-measures entries whose
+chunk ratios scattered too much or that saw too few steady-state chunks, keeping the steadier
+measurement (the other goes to history).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 
 from nas import __version__
 from nas.arch import Layer
-from nas.latency.measure import Runtime, Timer
-from nas.latency.ortbench import host_description
+from nas.latency.measure import REFERENCE_LAYER, Runtime, Timer
+from nas.latency.ortbench import MIN_STEADY, Timing, host_description
 from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, table_path
 from nas.progress import progress
 from nas.space import available_baselines, load_space, resolve_arch
@@ -25,6 +26,16 @@ from nas.space import available_baselines, load_space, resolve_arch
 log = logging.getLogger(__name__)
 SCATTER_LIMIT = 0.10
 """Entries whose inter-quartile spread of chunk ratios exceeds this are measured again."""
+
+
+def unsteady(entry: Entry) -> bool:
+    """An entry worth measuring again: its chunks scattered, or too few were in the machine's steady state."""
+    return entry.spread > SCATTER_LIMIT or int(entry.extra.get("steady_chunks", MIN_STEADY)) < MIN_STEADY
+
+
+def _entry(timing: Timing, overhead_ms: float, **extra: object) -> Entry:
+    return Entry(max(timing.ms - overhead_ms, 0.0), timing.spread, timing.n, "measured",
+                 {"date": now(), "steady_chunks": timing.steady, **extra})
 
 
 def now() -> str:
@@ -56,10 +67,10 @@ def open_table(device: str, runtime: Runtime, path: str | Path | None = None) ->
         timer = runtime.timer()
         meta = {"device": device, **host_description(), **described, "batch": 1, "created": now(),
                 "updated": now(), "tool_version": __version__, "spaces": [],
-                "reference": "mobilenet_v2_0.5 (search_spaces/baselines), batch 1",
+                "reference": f"probe layer {REFERENCE_LAYER}, batch 1",
                 "reference_ms": timer.reference_ms,
-                "timing": "median ratio to the reference over alternating chunks x reference_ms; "
-                          "entries exclude the per-call overhead"}
+                "timing": "median ratio to the probe over alternating chunks in the machine's steady state "
+                          "x reference_ms; entries exclude the per-call overhead"}
         table = LatencyTable(meta, {}, Path(target))
         overhead = timer.overhead()
         table.meta["overhead_ms"] = overhead.ms
@@ -71,6 +82,9 @@ def open_table(device: str, runtime: Runtime, path: str | Path | None = None) ->
     if "reference_ms" not in table.meta:
         raise TableError(f"table {device!r} has no reference_ms: it was not measured on a host by "
                          f"'nas latency build'; build a host table under another --device name")
+    if REFERENCE_LAYER not in str(table.meta.get("reference", "")):
+        raise TableError(f"table {device!r} was measured against another reference ({table.meta.get('reference')!r}), "
+                         f"so new measurements would be in other units; build it afresh under another --device name")
     return table, runtime.timer(table.meta["reference_ms"])
 
 
@@ -87,21 +101,23 @@ def build_table(device: str, spaces: list[str], runtime: Runtime, baselines: boo
     last_save = time.monotonic()
     try:
         for key in progress(todo, len(todo), f"measuring {device}", show_progress):
-            timing = timer.time_layer(layers[key], target_s)
-            table.set_entry(key, Entry(max(timing.ms - table.overhead_ms, 0.0), timing.spread, timing.n, "measured",
-                                       {"date": now()}))
+            table.set_entry(key, _entry(timer.time_layer(layers[key], target_s), table.overhead_ms))
             if time.monotonic() - last_save > save_every_s:
                 _finish(table, spaces)
                 last_save = time.monotonic()
-        scattered = [key for key in todo if table.entries[key].spread > SCATTER_LIMIT]
-        for key in progress(scattered, len(scattered), "re-measuring scattered entries", show_progress and bool(scattered)):
-            timing = timer.time_layer(layers[key], target_s * 2)
-            if timing.spread < table.entries[key].spread:
-                table.set_entry(key, Entry(max(timing.ms - table.overhead_ms, 0.0), timing.spread, timing.n,
-                                           "measured", {"date": now(), "remeasured": True}))
+        scattered = [key for key in todo if unsteady(table.entries[key])]
+        for key in progress(scattered, len(scattered), "re-measuring unsteady entries", show_progress and bool(scattered)):
+            again = _entry(timer.time_layer(layers[key], target_s * 2), table.overhead_ms, remeasured=True)
+            if _steadiness(again) > _steadiness(table.entries[key]):
+                table.set_entry(key, again)
     finally:
         _finish(table, spaces if limit is None else [])
     return table
+
+
+def _steadiness(entry: Entry) -> tuple[bool, float]:
+    """Orders two measurements of a key: enough steady chunks first, then the smaller spread."""
+    return int(entry.extra.get("steady_chunks", MIN_STEADY)) >= MIN_STEADY, -entry.spread
 
 
 def _finish(table: LatencyTable, spaces: list[str]) -> None:

@@ -1,6 +1,6 @@
 """Tables for devices that cannot run torch: a bundle of ONNX files, a one-file runner, an importer.
 
-``write_bundle`` exports every layer a space needs to ``models/``, plus the reference network and
+``write_bundle`` exports every layer a space needs to ``models/``, plus the reference probe and
 the identity graph used for the per-call overhead, and copies :mod:`nas.latency.ortbench` as
 ``runner.py`` (standard library + numpy + onnxruntime only). On the device::
 
@@ -24,12 +24,10 @@ from nas.arch import Layer
 from nas.blocks import build_layer
 from nas.latency import ortbench
 from nas.latency.build import now
-from nas.latency.measure import REFERENCE_ARCH
+from nas.latency.measure import REFERENCE_LAYER, reference_layer
 from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, table_path
-from nas.model import build
 from nas.onnx_io import to_onnx_bytes
 from nas.progress import progress
-from nas.space import resolve_arch
 
 MANIFEST_SCHEMA = "nas.bundle_manifest/1"
 
@@ -53,15 +51,15 @@ def write_bundle(layers: dict[str, Layer], out: str | Path, spaces: list[str], s
         name = f"models/{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
         digest = _write(out / name, to_onnx_bytes(build_layer(layer), layer.input_shape))
         entries[key] = {"file": name, "sha256": digest, "input_shape": list(layer.input_shape)}
-    reference = resolve_arch(REFERENCE_ARCH)
-    shape = [1, 3, reference.resolution, reference.resolution]
+    probe = reference_layer()
+    shape = list(probe.input_shape)
     torch.manual_seed(0)
-    ref_digest = _write(out / "reference.onnx", to_onnx_bytes(build(reference), tuple(shape)))
+    ref_digest = _write(out / "reference.onnx", to_onnx_bytes(build_layer(probe), probe.input_shape))
     overhead_digest = _write(out / "overhead.onnx", ortbench.overhead_model((1, 3, 32, 32)))
     bundle_id = hashlib.sha256(json.dumps(entries, sort_keys=True).encode() + ref_digest.encode()).hexdigest()[:16]
     manifest = {
         "schema": MANIFEST_SCHEMA, "bundle_id": bundle_id, "created": now(), "spaces": spaces,
-        "reference": {"file": "reference.onnx", "sha256": ref_digest, "input_shape": shape, "arch": REFERENCE_ARCH},
+        "reference": {"file": "reference.onnx", "sha256": ref_digest, "input_shape": shape, "layer": REFERENCE_LAYER},
         "overhead": {"file": "overhead.onnx", "sha256": overhead_digest, "input_shape": [1, 3, 32, 32]},
         "entries": entries,
     }
@@ -117,9 +115,10 @@ def import_results(results_path: str | Path, device: str, bundle: str | Path) ->
         meta = {"device": device, **results["host"], "runtime": results["runtime"],
                 "runtime_version": results["runtime_version"], "provider": results["provider"],
                 "threads": results["threads"], "batch": results["batch"], "created": now(), "updated": now(),
-                "spaces": manifest["spaces"], "reference": f"{manifest['reference']['arch']}, batch 1",
+                "spaces": manifest["spaces"], "reference": f"probe layer {manifest['reference']['layer']}, batch 1",
                 "reference_ms": results["reference_ms"], "overhead_ms": results["overhead_ms"],
-                "timing": "bundle runner: median ratio to the reference x reference_ms; entries exclude overhead"}
+                "timing": "bundle runner: median ratio to the probe over steady-state chunks x reference_ms; "
+                              "entries exclude overhead"}
         table = LatencyTable(meta, {}, path)
         units = 1.0
     for key, timing in results["results"].items():

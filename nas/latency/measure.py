@@ -3,8 +3,8 @@
 Runtimes:
 
 * ``ort-cpu`` (default): ONNX Runtime, CPU execution provider, fixed intra-op threads. Chosen for
-  tables because it is what a deployment runs and because with one thread it is stable here (median
-  CV 0.1 % within a process, a few % across processes; torch eager varies up to 40 %).
+  tables because it is what a deployment runs and because with one thread it is the steadiest here
+  (torch eager varies up to 40 %); see :mod:`nas.latency.ortbench` for the timing protocol.
 * ``ort-cuda``: ONNX Runtime CUDA execution provider (when onnxruntime-gpu is installed).
 * ``torch-cpu``: torch eager on the CPU (for comparison; noisy).
 * ``torch-cuda``: torch eager on a GPU; each timed call ends with ``torch.cuda.synchronize()``
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nas.arch import Arch, Layer
+from nas.arch import Arch, Layer, layer_from_key
 from nas.blocks import build_layer
 from nas.errors import NasError
 from nas.latency.ortbench import Reference, Timing, overhead_model, session, time_onnx, time_relative
@@ -78,25 +78,28 @@ class Runtime:
         return info
 
     def timer(self, nominal_ms: float | None = None) -> Timer:
-        """A timer bound to this runtime's reference network (measured now unless ``nominal_ms``)."""
+        """A timer bound to this runtime's reference probe (measured now unless ``nominal_ms``)."""
         return Timer(self, nominal_ms)
 
 
-REFERENCE_ARCH = "mobilenet_v2_0.5"
-"""Every timing is relative to this network (see :mod:`nas.latency.ortbench` for why)."""
+REFERENCE_LAYER = "ir|k3|cin24|mid144|cout24|s1|hw16|relu"
+"""The probe every timing is taken against (see :mod:`nas.latency.ortbench` for why): one
+inverted-residual layer whose weights and activations (~180 KB) stay in a 1 MiB L2, so it is steady
+whenever the machine is."""
+
+
+def reference_layer() -> Layer:
+    return layer_from_key(REFERENCE_LAYER)
 
 
 class Timer:
-    """Times modules with one runtime, relative to the reference network."""
+    """Times modules with one runtime, against the reference probe (steady-state chunks only)."""
 
     def __init__(self, runtime: Runtime, nominal_ms: float | None = None) -> None:
-        from nas.space import resolve_arch
-
         self.runtime = runtime
-        arch = resolve_arch(REFERENCE_ARCH)
-        shape = (1, 3, arch.resolution, arch.resolution)
+        probe = reference_layer()
         torch.manual_seed(0)
-        self.reference = Reference(self._runner(build(arch), shape), nominal_ms)
+        self.reference = Reference(self._runner(build_layer(probe), probe.input_shape), nominal_ms)
 
     @property
     def reference_ms(self) -> float:
@@ -128,8 +131,9 @@ class Timer:
 
         return run_cuda
 
-    def time_module(self, module: nn.Module, input_shape: tuple[int, ...], target_s: float = 0.3) -> Timing:
-        return time_relative(self._runner(module, input_shape), self.reference.run, self.reference_ms, target_s)
+    def time_module(self, module: nn.Module, input_shape: tuple[int, ...], target_s: float = 0.3, chunks: int = 8,
+                    statistic: str = "median") -> Timing:
+        return time_relative(self._runner(module, input_shape), self.reference, target_s, chunks, statistic)
 
     def time_onnx(self, model: bytes, input_shape: tuple[int, ...], target_s: float = 0.3) -> Timing:
         rt = self.runtime
@@ -147,6 +151,6 @@ class Timer:
         return self.time_module(build_layer(layer), layer.input_shape, target_s)
 
     def time_arch(self, arch: Arch, target_s: float = 1.0) -> Timing:
-        """A whole network, end to end."""
+        """A whole network, end to end: the fastest of 16 steady chunks (see ``time_relative`` for why)."""
         torch.manual_seed(0)
-        return self.time_module(build(arch), (1, 3, arch.resolution, arch.resolution), target_s)
+        return self.time_module(build(arch), (1, 3, arch.resolution, arch.resolution), target_s, 16, "min")

@@ -1,7 +1,7 @@
 """Checking a table against end-to-end measurement, and fitting its calibration.
 
 ``validate`` measures random archs of a space end to end on this host, with the table's runtime and
-in the table's units (relative to its reference network), and compares them with the table's
+in the table's units (relative to its reference probe), and compares them with the table's
 prediction. ``fit_calibration`` fits the table's calibration (per-kind factors, a weight-fetch term and
 an offset; see :mod:`nas.latency.table`) by least squares on such measurements; the fit is always
 judged on *fresh* archs that were not used for fitting.
