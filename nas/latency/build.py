@@ -28,9 +28,14 @@ SCATTER_LIMIT = 0.10
 """Entries whose inter-quartile spread of chunk ratios exceeds this are measured again."""
 
 
+def _steady_enough(entry: Entry) -> bool:
+    """Enough of the entry's chunks were in the machine's steady state (entries of older builds: yes)."""
+    return int(entry.extra.get("steady_chunks", MIN_STEADY)) >= MIN_STEADY
+
+
 def unsteady(entry: Entry) -> bool:
     """An entry worth measuring again: its chunks scattered, or too few were in the machine's steady state."""
-    return entry.spread > SCATTER_LIMIT or int(entry.extra.get("steady_chunks", MIN_STEADY)) < MIN_STEADY
+    return entry.spread > SCATTER_LIMIT or not _steady_enough(entry)
 
 
 def _entry(timing: Timing, overhead_ms: float, **extra: object) -> Entry:
@@ -117,7 +122,7 @@ def build_table(device: str, spaces: list[str], runtime: Runtime, baselines: boo
 
 def _steadiness(entry: Entry) -> tuple[bool, float]:
     """Orders two measurements of a key: enough steady chunks first, then the smaller spread."""
-    return int(entry.extra.get("steady_chunks", MIN_STEADY)) >= MIN_STEADY, -entry.spread
+    return _steady_enough(entry), -entry.spread
 
 
 def _finish(table: LatencyTable, spaces: list[str]) -> None:

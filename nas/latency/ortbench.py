@@ -15,16 +15,17 @@ does not slow every model alike and the reference's own L3 noise entered every r
 
 So now: a small *probe* model (one L2-resident layer, ``reference`` in a bundle) is run in short
 chunks between the item's chunks (P I P I ... P). The probe tells the machine's state: a probe chunk
-within ``STEADY_TOLERANCE`` of the fastest probe chunk seen in this process is *steady*. An item's
-latency is the median of its chunks whose two neighbouring probe chunks are steady, in absolute
-time, times ``nominal / level``: ``level`` is the probe's steady median now (rolling), ``nominal`` its
-steady median when the table was built (recorded in the table's metadata as ``reference_ms``), so a
-machine that is uniformly faster or slower today is brought to the table's units. On a quiet device
-every chunk is steady and this reduces to a plain median. Measuring stops when enough steady chunks
-were seen or at a deadline; a timing that ran out of steady chunks says so (``steady`` below
-``MIN_STEADY``) and uses every chunk, so a build can re-measure it. Spread is the inter-quartile range
-of the chunk values over their median; ``n`` the runs of the item. The fixed cost of one
-``session.run`` call is measured the same way on an identity graph (:func:`overhead_model`) so that a
+within ``STEADY_TOLERANCE`` of the fastest probe chunk seen in this process is *steady*. Only item
+chunks whose two neighbouring probe chunks are steady count, each as a ratio to the mean of those
+two probe chunks (the fast state still drifts by a few %, and probe and layer drift together); the
+latency is the median (whole networks: the minimum) of those ratios times the probe's nominal
+latency (``reference_ms`` in the table's metadata: its steady median when the table was created), so
+that every entry and every later validation is in the same units. On a quiet device every chunk is
+steady and this reduces to a plain ratio median. Measuring stops when enough steady chunks were seen
+or at a deadline; a timing that ran out of steady chunks says so (``steady`` below ``MIN_STEADY``)
+and uses every chunk, so a build can re-measure it. Spread is the inter-quartile range of the values
+over their median; ``n`` the runs of the item. The fixed cost of one ``session.run`` call is
+measured the same way on an identity graph (:func:`overhead_model`) so that a
 sum of per-block latencies counts it once per network.
 """
 
@@ -37,7 +38,6 @@ import os
 import platform
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -133,34 +133,27 @@ PROBE_CHUNK_S = 0.002
 
 
 class Reference:
-    """The probe every timing is taken against: it tells the machine's state and today's speed.
+    """The probe every timing is taken against: it tells the machine's state.
 
-    ``nominal_ms`` is the probe's steady-state latency in the table's units (measured now when not
-    given); ``level_ms`` its steady-state median in this process, kept rolling so that a slow drift of
-    the whole machine during a long build is followed.
+    ``level_ms`` is the probe's steady-state median measured at start (``settle_s`` of probe chunks);
+    ``nominal_ms`` the probe's latency in the table's units (``level_ms`` when not given).
     """
 
     def __init__(self, run: Callable[[], object], nominal_ms: float | None = None, settle_s: float = 3.0) -> None:
         self.run = run
         self.state = SteadyState()
         self.per_chunk = _runs_for(run, PROBE_CHUNK_S)
-        self._recent: deque[float] = deque(maxlen=2000)
+        settle: list[float] = []
         deadline = time.perf_counter() + settle_s
-        while time.perf_counter() < deadline:
-            self.chunk()
+        while time.perf_counter() < deadline or not settle:
+            settle.append(self.chunk()[0])
+        threshold = self.state.fastest * STEADY_TOLERANCE
+        self.level_ms = float(np.median([value for value in settle if value <= threshold])) * 1e3
         self.nominal_ms = nominal_ms if nominal_ms is not None else self.level_ms
-
-    @property
-    def level_ms(self) -> float:
-        """Median of the recent steady probe chunks, in ms."""
-        fastest = self.state.fastest * STEADY_TOLERANCE
-        steady = [value for value in self._recent if value <= fastest] or list(self._recent)
-        return float(np.median(steady)) * 1e3
 
     def chunk(self) -> tuple[float, bool]:
         """Seconds of one probe chunk, and whether it shows the steady (fast) state."""
         seconds = _chunk(self.run, self.per_chunk)
-        self._recent.append(seconds)
         return seconds, self.state.observe(seconds)
 
     @classmethod
@@ -180,6 +173,8 @@ def time_relative(run: Callable[[], object], reference: Reference, target_s: flo
     of the shared L3 (a 45 s trace here), and the fastest of 16 chunks moved about half as much as
     their median between windows (5.8 % vs 10.9 % relative SD): the uncontended latency.
     """
+    if statistic not in ("median", "min"):
+        raise ValueError(f"statistic must be 'median' or 'min', not {statistic!r}")
     per_item = _runs_for(run, target_s / (chunks * 1.5))
     previous = reference.chunk()
     steady: list[float] = []
