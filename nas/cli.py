@@ -329,7 +329,7 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
 
         target = import_results(args.measurements, args.target, args.bundle)
     try:
-        report = transfer(source, target, layers_for(spaces, True))
+        report = transfer(source, target, layers_for(spaces, True), args.cache_mb)
     except ValueError as exc:
         raise NasError(str(exc)) from None
     target.meta["spaces"] = sorted(set(spaces))
@@ -493,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", action="append", help="spaces to cover (default: every space)")
     p.add_argument("--measurements", default=None, help="a bundle runner's results.json to import first")
     p.add_argument("--bundle", default=None, help="the bundle folder of --measurements")
+    p.add_argument("--cache-mb", type=float, default=None,
+                   help="the target's last-level cache in MB (default: the table's, else 1; a Pi 4 has 1)")
     p.set_defaults(handler=cmd_latency_transfer)
     return parser
 

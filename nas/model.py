@@ -7,7 +7,9 @@ Cost is counted analytically (no forward pass) because the search evaluates it f
 of candidates: FLOPs are multiply-accumulates of convolutions and fully connected layers (the
 convention of the MobileNet/GhostNet/ShuffleNet papers: BN, activations, adds and pooling are not
 counted); params are every learnable parameter, BN affine parameters included, so the count equals
-``sum(p.numel() for p in model.parameters())``.
+``sum(p.numel() for p in model.parameters())``. Two finer counts serve latency transfer between devices
+(``nas.latency.predict``), where compute and memory traffic trade differently: the depthwise share of the
+MACs (memory-bound on every CPU, far more so on ARM) and the activation elements each op writes.
 """
 
 from __future__ import annotations
@@ -27,23 +29,31 @@ def build(arch: Arch) -> nn.Sequential:
 
 @dataclass(frozen=True)
 class Cost:
-    """Multiply-accumulates and learnable parameters."""
+    """Multiply-accumulates and learnable parameters (and, for latency models, their finer split)."""
 
     macs: int = 0
     params: int = 0
+    depthwise_macs: int = 0
+    """The part of ``macs`` in depthwise convolutions (one input channel per output channel)."""
+    outputs: int = 0
+    """Activation elements written by the layer's convolutions and linear layers."""
 
     def __add__(self, other: Cost) -> Cost:
-        return Cost(self.macs + other.macs, self.params + other.params)
+        return Cost(self.macs + other.macs, self.params + other.params, self.depthwise_macs + other.depthwise_macs,
+                    self.outputs + other.outputs)
 
 
 def _conv(cin: int, cout: int, kernel: int, hw_out: int, groups: int = 1, bias: bool = False,
           bn: bool = True) -> Cost:
     weights = cout * (cin // groups) * kernel * kernel
-    return Cost(weights * hw_out * hw_out, weights + (cout if bias else 0) + (2 * cout if bn else 0))
+    macs = weights * hw_out * hw_out
+    depthwise = groups > 1 and groups == cin == cout
+    return Cost(macs, weights + (cout if bias else 0) + (2 * cout if bn else 0), macs if depthwise else 0,
+                cout * hw_out * hw_out)
 
 
 def _linear(cin: int, cout: int) -> Cost:
-    return Cost(cin * cout, cin * cout + cout)
+    return Cost(cin * cout, cin * cout + cout, 0, cout)
 
 
 def _se(channels: int, reduced: int) -> Cost:

@@ -53,3 +53,35 @@ def error_report(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float
         "kendall_tau": kendall_tau(predicted, measured),
         "spearman_rho": spearman_rho(predicted, measured),
     }
+
+
+def nonnegative_least_squares(a: np.ndarray, b: np.ndarray, tolerance: float = 1e-12) -> np.ndarray:
+    """``argmin ||a x - b||`` subject to ``x >= 0`` (Lawson and Hanson's active-set method).
+
+    For cost models whose terms are times per unit of work: a negative coefficient would claim that
+    more work takes less time, which no hardware does, and at a few dozen samples plain least squares
+    happily finds one. (numpy has no NNLS and scipy is not a dependency.)
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n = a.shape[1]
+    passive = np.zeros(n, dtype=bool)
+    x = np.zeros(n)
+    gradient = a.T @ (b - a @ x)
+    for _ in range(3 * n):
+        if passive.all() or gradient[~passive].max() <= tolerance:
+            break
+        passive[int(np.argmax(np.where(passive, -np.inf, gradient)))] = True
+        while True:
+            trial = np.zeros(n)
+            trial[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+            if trial[passive].min() > 0:
+                break
+            # step back towards x until the first coefficient reaches zero, and drop it from the passive set
+            blocked = passive & (trial <= 0)
+            step = np.min(x[blocked] / np.maximum(x[blocked] - trial[blocked], 1e-300))
+            x = x + step * (trial - x)
+            passive &= x > tolerance
+            x[~passive] = 0.0
+        x = trial
+        gradient = a.T @ (b - a @ x)
+    return x

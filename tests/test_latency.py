@@ -171,6 +171,56 @@ def test_rank_statistics() -> None:
     assert report["within_5pct"] == pytest.approx(200 / 3) and report["within_10pct"] == pytest.approx(100.0)
 
 
+def test_nonnegative_least_squares_matches_brute_force_over_active_sets() -> None:
+    from itertools import combinations
+
+    from nas.stats import nonnegative_least_squares
+
+    rng = np.random.default_rng(0)
+    for trial in range(30):
+        a = rng.normal(size=(12, 5))
+        b = rng.normal(size=12)
+        best_residual = float(np.linalg.norm(b))
+        for size in range(1, 6):  # the optimum is the unconstrained fit on some subset, all coefficients > 0
+            for subset in combinations(range(5), size):
+                x = np.zeros(5)
+                x[list(subset)] = np.linalg.lstsq(a[:, subset], b, rcond=None)[0]
+                if x.min() >= 0 and np.linalg.norm(a @ x - b) < best_residual:
+                    best_residual = float(np.linalg.norm(a @ x - b))
+        found = nonnegative_least_squares(a, b)
+        assert found.min() >= 0, trial
+        assert np.linalg.norm(a @ found - b) == pytest.approx(best_residual, rel=1e-9, abs=1e-12), trial
+
+
+def test_transfer_model_recovers_a_device_from_its_work_terms() -> None:
+    """A synthetic target: depthwise MACs 0.5 ms/M, activations 0.3 ms/MB, spill 2 ms/MB, 0.02 ms per block."""
+    from nas.latency.predict import FEATURES, TransferModel, cross_validate, features, shape_group
+
+    layers = layers_for(["mbv2", "ghost_mbv2"], baselines=False)
+    keys = [k for k in sorted(layers) if layers[k].kind not in ("stem", "head")][::7]
+    truth = np.zeros(len(FEATURES))
+    truth[[1, 2, 4, 6]] = [0.5, 0.3, 2.0, 0.02]
+    x = np.array([features(layers[k], source_ms=0.1 + 0.01 * (i % 5), cache_mb=0.5) for i, k in enumerate(keys)])
+    assert x[:, 4].max() > 0  # some keys spill beyond the 0.5 MB cache, or the test would not test that term
+    y = x @ truth
+    model = TransferModel.fit(x, y)
+    assert model.weights.min() >= 0
+    np.testing.assert_allclose(model.predict(x), y, rtol=1e-6)
+    held = cross_validate(x, y, [shape_group(layers[k]) for k in keys])
+    assert held["mape_pct"] < 1e-3 and held["spearman_rho"] > 0.999
+
+
+def test_cost_splits_depthwise_macs_and_counts_outputs() -> None:
+    from nas.arch import Layer
+    from nas.model import layer_cost
+
+    layer = Layer(kind="ir", cin=16, cout=24, kernel=3, stride=2, hw=32, mid=96)
+    cost = layer_cost(layer)
+    assert cost.depthwise_macs == 96 * 9 * 16 * 16
+    assert cost.macs == 16 * 96 * 32 * 32 + cost.depthwise_macs + 96 * 24 * 16 * 16
+    assert cost.outputs == 96 * 32 * 32 + 96 * 16 * 16 + 24 * 16 * 16
+
+
 def _few_layers(n: int = 4) -> dict:
     layers = layers_for(["shufflenet_v2"], baselines=False)
     return {k: layers[k] for k in sorted(layers)[:n]}

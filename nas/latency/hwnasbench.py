@@ -34,9 +34,11 @@ from nas.latency.table import Entry, LatencyTable
 from nas.model import layer_cost
 
 DEVICES = {
-    "rpi4": ("raspi4", "Raspberry Pi 4 Model B (Cortex-A72, 4 cores)"),
-    "pixel3": ("pixel3", "Google Pixel 3 (Snapdragon 845)"),
+    "rpi4": ("raspi4", "Raspberry Pi 4 Model B (Cortex-A72, 4 cores)", 1.0),
+    "pixel3": ("pixel3", "Google Pixel 3 (Snapdragon 845)", 2.0),
 }
+"""Our name -> (the data's column, what the device is, its last-level cache in MB: the Pi 4's 1 MB L2, the
+Snapdragon 845's 2 MB L3; the transfer model's weight-spill term starts there)."""
 OPS = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip")
 SOURCE = ("HW-NAS-Bench (Li et al., ICLR 2021), FBNet CIFAR-100 per-block table, as redistributed by HELP "
           "(Lee et al., NeurIPS 2021); MIT licences")
@@ -81,7 +83,7 @@ def fbnet_arch(layers: list[FbnetLayer], ops: list[str], num_classes: int = 100)
 
 def import_table(folder: Path, device: str) -> LatencyTable:
     """A table of the published values for ``rpi4`` or ``pixel3``."""
-    column, description = DEVICES[device]
+    column, description, cache_mb = DEVICES[device]
     layers, deltas = read_layers(folder)
     constants = json.loads((folder / "fbnet_cifar100_constants.json").read_text())
     k_ms = float(constants["K_ms"][column])
@@ -116,7 +118,7 @@ def import_table(folder: Path, device: str) -> LatencyTable:
     meta = {"device": device, "device_description": description, "processor": description,
             "runtime": "TensorFlow Lite (per the HW-NAS-Bench paper; no measurement code was released)",
             "provider": "CPU", "threads": "unknown", "batch": 1, "created": now(), "updated": now(),
-            "spaces": [], "overhead_ms": 0.0,
+            "spaces": [], "overhead_ms": 0.0, "last_level_cache_mb": cache_mb,
             "source": SOURCE, "timing": "per-block latencies measured on the device and summed (HW-NAS-Bench); "
                                        "not end-to-end runs",
             "calibration": {"scale": 1.0, "offset_ms": 0.0, "note": "sum of blocks, as published"}}
