@@ -296,8 +296,8 @@ def cmd_latency_import(args: argparse.Namespace) -> int:
 def cmd_latency_import_hwnasbench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nas.latency.hwnasbench import DEVICES, import_table
-    from nas.latency.table import table_path
+    from nas.latency.hwnasbench import DEVICES, import_table, merge_published
+    from nas.latency.table import load_table, table_path
 
     folder = Path(args.data)
     if not (folder / "fbnet_cifar100_block_latency_delta.csv").is_file():
@@ -308,8 +308,15 @@ def cmd_latency_import_hwnasbench(args: argparse.Namespace) -> int:
             raise NasError(f"HW-NAS-Bench has no device {device!r} here; allowed: {', '.join(sorted(DEVICES))}")
         table = import_table(folder, device)
         table.meta["spaces"] = ["mbv2 (width 1.0)"]
+        kept = 0
+        if table_path(device).is_file():  # never lose what a user measured on the device, or the predictions
+            existing = load_table(device)
+            kept = merge_published(existing, table)
+            table = existing
         path = table.save(table_path(device))
-        print(f"{path}: {len(table.entries)} imported entries")
+        print(f"{path}: {sum(e.origin == 'imported' for e in table.entries.values())} imported entries"
+              + (f"; kept {kept} measured/predicted entries already there (refresh predictions with "
+                 f"nas latency transfer --from cpu_x86 --to {device})" if kept else ""))
     return 0
 
 

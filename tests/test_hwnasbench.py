@@ -80,3 +80,23 @@ def test_transfer_again_refreshes_predictions_and_keeps_imported_entries() -> No
     assert any(k.startswith("ghost") for k in changed)
     assert all(target.entries[k].ms == v for k, (v, origin) in before.items() if origin == "imported")
     assert all("history" not in target.entries[k].extra for k in changed)  # refreshed, not piled up
+
+
+def test_importing_again_keeps_device_measurements_and_predictions(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas.cli import main
+    from nas.latency.table import Entry
+
+    monkeypatch.setattr("nas.latency.table.TABLES_DIR", tmp_path)
+    assert main(["latency", "import-hwnasbench", "--data", str(DATA), "--device", "rpi4"]) == 0
+    table = load_table("rpi4")
+    imported_key = next(k for k, e in table.entries.items() if e.origin == "imported" and k.startswith("ir|"))
+    table.set_entry(imported_key, Entry(9.9, 0.1, 30, "measured", {"bundle": "b1"}))
+    table.set_entry("ghost|k3|cin16|mid16|cout16|s1|hw32|relu", Entry(1.5, origin="predicted"))
+    table.save()
+    assert main(["latency", "import-hwnasbench", "--data", str(DATA), "--device", "rpi4"]) == 0
+    again = load_table("rpi4")
+    assert again.entries[imported_key].origin == "measured" and again.entries[imported_key].ms == 9.9
+    assert again.entries[imported_key].extra["history"][-1]["origin"] == "imported"  # the published value is kept
+    assert again.entries["ghost|k3|cin16|mid16|cout16|s1|hw32|relu"].ms == 1.5
+    assert sum(e.origin == "imported" for e in again.entries.values()) == len(table.entries) - 2

@@ -125,6 +125,23 @@ def import_table(folder: Path, device: str) -> LatencyTable:
     return LatencyTable(meta, entries, None)
 
 
+def merge_published(existing: LatencyTable, published: LatencyTable) -> int:
+    """Bring freshly imported published values into an existing table of the same device.
+
+    Entries measured on the device (``nas latency import``) stay, with the published value in their history;
+    earlier imported entries are replaced (into history if the value changed); predicted entries stay
+    until the next transfer. Returns how many measured or predicted entries were kept.
+    """
+    for key, entry in published.entries.items():
+        current = existing.entries.get(key)
+        if current is not None and current.origin == "measured":
+            current.extra.setdefault("history", []).append(entry.to_json())
+        elif current is None or current.origin != "imported" or current.ms != entry.ms:
+            existing.set_entry(key, entry)
+    existing.meta.update({k: v for k, v in published.meta.items() if k not in ("created", "spaces", "transfer")})
+    return sum(e.origin != "imported" for e in existing.entries.values())
+
+
 def _resolved(layers: list[FbnetLayer], layer: FbnetLayer, op: str) -> Layer:
     """Our resolved layer for ``op`` at ``layer``: every other layer skips, so the blocks before it
     are exactly the skip convs of the non-identity layers before it."""
