@@ -84,6 +84,22 @@ class TrialChooser:
         return self.trial.suggest_int(name, low, high)
 
 
+class RecordingChooser:
+    """Another chooser's choices, written down by parameter name (what ``study.enqueue_trial`` takes)."""
+
+    def __init__(self, inner: Chooser) -> None:
+        self.inner = inner
+        self.params: dict[str, Any] = {}
+
+    def categorical(self, name: str, options: Sequence[Any]) -> Any:
+        self.params[name] = self.inner.categorical(name, options)
+        return self.params[name]
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        self.params[name] = self.inner.integer(name, low, high)
+        return self.params[name]
+
+
 @dataclass(frozen=True)
 class Stage:
     """A run of blocks with the same output width; only the first block strides."""
@@ -189,6 +205,15 @@ class SearchSpace:
 
     def sample_trial(self, trial: Any) -> Arch:
         return self.sample(TrialChooser(trial))
+
+    def sample_with_params(self, n: int, seed: int = 0) -> list[tuple[Arch, dict[str, Any]]]:
+        """Random archs with the trial parameters that give each (``sample_trial`` rebuilds it from them)."""
+        rng = np.random.default_rng(seed)
+        drawn = []
+        for _ in range(n):
+            chooser = RecordingChooser(RandomChooser(rng))
+            drawn.append((self.sample(chooser), chooser.params))
+        return drawn
 
     # -- counting and enumeration -----------------------------------------------------------
     def size(self) -> int:

@@ -56,6 +56,43 @@ def test_hypervolume_of_known_fronts() -> None:
     assert hypervolume([], budget_ms=10) == 0.0
 
 
+def test_initial_design_spreads_feasible_archs_over_the_latency_range() -> None:
+    import numpy as np
+    import optuna
+
+    from nas.latency.table import load_table
+    from nas.search.initial import latency_stratified
+    from nas.space import load_space
+
+    space, compiled = load_space("ghost_mbv2"), load_table("rpi4").compile()
+    random_latency = compiled.predict(space.sample_random(2000, seed=5))
+    budget = float(np.median(random_latency))
+    design = latency_stratified(space, compiled, budget, 8, seed=1)
+    archs = [space.sample_trial(optuna.trial.FixedTrial(params)) for params in design]  # the params rebuild the archs
+    latency = np.sort(compiled.predict(archs))
+    assert len({str(a) for a in archs}) == 8 and latency.max() <= budget
+    feasible = random_latency[random_latency <= budget]
+    # evenly spread: from the fast end to just under the budget, where random archs would crowd the middle
+    assert latency[0] <= np.percentile(feasible, 2) and latency[-1] >= np.percentile(feasible, 98)
+    assert np.diff(latency).max() < 0.3 * (latency[-1] - latency[0])
+
+
+def test_model_based_samplers_start_from_the_design_and_random_does_not(tmp_path: Path) -> None:
+    from nas.search.context import SearchContext
+    from nas.search.optuna_driver import initial_design, open_study, sample_with_optuna
+
+    sizes = {}
+    for sampler in ("nsga2", "tpe", "random"):
+        config = _config(tmp_path, sampler=sampler, trials=4, name=f"design_{sampler}", rungs=TINY_RUNGS[:1])
+        config.run_dir.mkdir(parents=True)
+        sizes[sampler] = len(initial_design(config, SearchContext(config)))
+    assert sizes == {"nsga2": 4, "tpe": 4, "random": 0}
+    config = _config(tmp_path, sampler="nsga2", trials=4, name="design_nsga2", rungs=TINY_RUNGS[:1])
+    context = SearchContext(config)
+    sample_with_optuna(config, context, show_progress=False)
+    assert [t.params for t in open_study(config).trials[:4]] == initial_design(config, context)
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from nas.search.run import run_search

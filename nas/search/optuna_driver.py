@@ -2,7 +2,9 @@
 
 Each trial samples an arch define-by-run (:meth:`SearchSpace.sample_trial`), looks its latency up,
 and sets the constraint ``latency - budget`` (``trial.set_constraint``, Optuna 5's replacement for
-``constraints_func``), which NSGA-II and TPE use to prefer feasible trials. An infeasible trial is
+``constraints_func``), which NSGA-II and TPE use to prefer feasible trials. Their first trials (NSGA-II's
+first generation, TPE's start-up trials) are feasible archs spread evenly over the latency range
+(:mod:`nas.search.initial`); the random sampler, the control, stays random. An infeasible trial is
 told at once, untrained, with accuracy 0; it costs milliseconds and does not count towards
 ``trials``. Trials left RUNNING by a killed process are marked FAIL on resume; everything finished
 is kept (SQLite commits each tell, the trainings are in ``evaluations.jsonl``).
@@ -17,9 +19,20 @@ import optuna
 from nas.errors import NasError
 from nas.search.config import SearchConfig
 from nas.search.context import SearchContext
+from nas.search.initial import latency_stratified
 
 log = logging.getLogger(__name__)
 MAX_INFEASIBLE_PER_TRIAL = 200
+
+
+def startup_trials(config: SearchConfig) -> int:
+    """NSGA-II's population (small, so that a CPU-sized budget still sees several generations) or TPE's
+    start-up trials; 0 for the random sampler."""
+    if config.sampler == "random":
+        return 0
+    if config.sampler == "tpe":
+        return max(4, config.trials // 3)
+    return max(4, min(50, config.trials // 3))
 
 
 def make_sampler(config: SearchConfig, offset: int = 0) -> optuna.samplers.BaseSampler:
@@ -28,9 +41,13 @@ def make_sampler(config: SearchConfig, offset: int = 0) -> optuna.samplers.BaseS
         return optuna.samplers.RandomSampler(seed=seed)
     if config.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                          n_startup_trials=max(4, config.trials // 3))
-    # a small population so that a CPU-sized budget still sees several generations
-    return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, config.trials // 3)))
+                                          n_startup_trials=startup_trials(config))
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=startup_trials(config))
+
+
+def initial_design(config: SearchConfig, context: SearchContext) -> list[dict]:
+    """Trial parameters for the sampler's first trials: latency-stratified feasible archs."""
+    return latency_stratified(context.space, context.compiled, context.budget_ms, startup_trials(config), config.seed)
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage | str:
@@ -84,6 +101,9 @@ def _feasible_archs(study: optuna.Study) -> set[str]:
 def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
     """Run trials until ``config.trials`` feasible ones are trained; returns the infeasible count."""
     study = open_study(config)
+    if not study.trials:  # a new study; a resumed one already holds its design (enqueued trials are stored)
+        for params in initial_design(config, context):
+            study.enqueue_trial(params, skip_if_exists=True)
     seen = _feasible_archs(study)
     done = len(seen)
     infeasible = 0

@@ -91,7 +91,7 @@ def sample_with_ray(config: SearchConfig, context: SearchContext) -> int:
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    from nas.search.optuna_driver import make_sampler
+    from nas.search.optuna_driver import initial_design, make_sampler
 
     if config.address:
         _check_address(config.address)
@@ -112,7 +112,8 @@ def sample_with_ray(config: SearchConfig, context: SearchContext) -> int:
         fidelity = context.fidelities[0]
 
         searcher = OptunaSearch(space=DefineByRun(config.space), metric=["accuracy", "latency_ms"], mode=["max", "min"],
-                                sampler=make_sampler(config, offset=len(context.cache)))
+                                sampler=make_sampler(config, offset=len(context.cache)),
+                                points_to_evaluate=initial_design(config, context) if not context.cache else None)
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max(1, int(fidelity.epochs) + 1),
                                   grace_period=1, reduction_factor=3)
 
