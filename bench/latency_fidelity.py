@@ -4,9 +4,10 @@
   space, end to end on this host, compared with the table's calibrated prediction). ``--measure``
   re-runs that validation first (about 3-4 minutes per space on 2 cores).
 * Stability: two fresh processes re-measure the same ``--stability-keys`` random entries, in the
-  table's units, as two rebuilds would (steady-state protocol of :mod:`nas.latency.ortbench`);
-  counts how many agree within +-5 % (target: >= 95 %), and also compares with the stored entries
-  (measured when the table was built).
+  table's units, as two rebuilds would (steady-state protocol of :mod:`nas.latency.ortbench`), once
+  with a one-sweep build and once with the two-sweep build (``nas latency build --passes 2``), in the
+  same run; counts how many agree within +-5 % (target: >= 95 %), and also compares the one-sweep
+  measurements with the stored entries (measured when the table was built).
 * Prediction speed: vectorised prediction of ``--archs`` random ghost_mbv2 archs, against building one
   torch model, in the same run (target >= 100,000 archs/s).
 
@@ -35,14 +36,17 @@ from nas.space import available_spaces, load_space
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def measure_keys(device: str, keys: list[str], target_s: float) -> list[float]:
-    """Per-layer ms of ``keys`` now, in the table's units (what ``nas latency build`` would store)."""
-    from nas.latency.build import layers_for
+def measure_keys(device: str, keys: list[str], target_s: float, passes: int) -> list[float]:
+    """Per-layer ms of ``keys`` now, in the table's units: what ``nas latency build --passes P`` would store."""
+    from nas.latency.build import layers_for, measure_into
+    from nas.latency.table import LatencyTable
 
-    table = load_table(device)
-    layers = layers_for(table.meta["spaces"], True)
-    timer = Runtime("ort-cpu", int(table.meta["threads"])).timer(table.meta["reference_ms"])
-    return [max(timer.time_layer(layers[key], target_s).ms - table.overhead_ms, 0.0) for key in keys]
+    stored = load_table(device)
+    layers = {key: layer for key, layer in layers_for(stored.meta["spaces"], True).items() if key in keys}
+    fresh = LatencyTable(dict(stored.meta), {}, None)
+    timer = Runtime("ort-cpu", int(stored.meta["threads"])).timer(stored.meta["reference_ms"])
+    measure_into(fresh, timer, layers, keys, target_s, passes)
+    return [fresh.entries[key].ms for key in keys]
 
 
 def _agreement(new: np.ndarray, old: np.ndarray) -> dict[str, float]:
@@ -67,14 +71,18 @@ def stability(device: str, count: int, seed: int, target_s: float) -> dict:
     layers = layers_for(table.meta["spaces"], True)
     rng = np.random.default_rng(seed)
     keys = sorted(rng.choice(sorted(k for k in layers if k in table.entries), count, replace=False))
-    passes = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, __file__, "--device", device, "--measure-keys", ",".join(keys),
-                              "--target-seconds", str(target_s)], check=True, capture_output=True, text=True)
-        passes.append(np.array(json.loads(out.stdout.strip().splitlines()[-1])))
+    rebuilds: dict[int, list[np.ndarray]] = {1: [], 2: []}
+    for _ in range(2):  # interleaved, so that both protocols meet the same machine
+        for sweeps in rebuilds:
+            out = subprocess.run([sys.executable, __file__, "--device", device, "--measure-keys", ",".join(keys),
+                                  "--target-seconds", str(target_s), "--passes", str(sweeps)],
+                                 check=True, capture_output=True, text=True)
+            rebuilds[sweeps].append(np.array(json.loads(out.stdout.strip().splitlines()[-1])))
     stored = np.array([table.entries[k].ms for k in keys])
-    return {"keys": count, "target_seconds_per_key": target_s, "rebuild_vs_rebuild": _agreement(passes[1], passes[0]),
-            "rebuild_vs_table": _agreement(passes[0], stored), "table_updated": table.meta.get("updated")}
+    return {"keys": count, "target_seconds_per_key": target_s,
+            "rebuild_vs_rebuild": _agreement(rebuilds[1][1], rebuilds[1][0]),
+            "rebuild_vs_rebuild_two_sweeps": _agreement(rebuilds[2][1], rebuilds[2][0]),
+            "rebuild_vs_table": _agreement(rebuilds[1][0], stored), "table_updated": table.meta.get("updated")}
 
 
 def prediction_speed(device: str, count: int) -> dict:
@@ -104,9 +112,11 @@ def main() -> None:
     parser.add_argument("--archs", type=int, default=20_000)
     parser.add_argument("--target-seconds", type=float, default=0.3, help="timing per key (the build's default: 0.3)")
     parser.add_argument("--measure-keys", help=argparse.SUPPRESS)  # internal: one stability pass in a fresh process
+    parser.add_argument("--passes", type=int, default=1, help=argparse.SUPPRESS)  # with --measure-keys
+    parser.add_argument("--skip-stability", action="store_true", help="only fidelity and prediction speed")
     args = parser.parse_args()
     if args.measure_keys:
-        print(json.dumps(measure_keys(args.device, args.measure_keys.split(","), args.target_seconds)))
+        print(json.dumps(measure_keys(args.device, args.measure_keys.split(","), args.target_seconds, args.passes)))
         return
     if args.measure:
         subprocess.run([sys.executable, "-m", "nas", "latency", "validate", "--device", args.device], check=True)
@@ -116,7 +126,8 @@ def main() -> None:
         if path.is_file():
             fidelity[space] = json.loads(path.read_text())["metrics"]
     speed = prediction_speed(args.device, args.archs)
-    stable = stability(args.device, args.stability_keys, seed=1, target_s=args.target_seconds)
+    stable = {} if args.skip_stability else stability(args.device, args.stability_keys, seed=1,
+                                                       target_s=args.target_seconds)
     table = load_table(args.device)
     result = {"bench": "latency_fidelity", "device": args.device, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "processor": table.meta.get("processor"), "runtime": f"{table.meta.get('runtime')} "
@@ -127,8 +138,12 @@ def main() -> None:
     for space, m in fidelity.items():
         print(f"{space:15} {m['n']:4d} {m['within_5pct']:6.1f} {m['within_10pct']:6.1f} {m['mape_pct']:6.2f} "
               f"{m['kendall_tau']:6.3f}")
-    for name, figures in (("rebuild vs rebuild", stable["rebuild_vs_rebuild"]), ("rebuild vs stored table",
-                                                                                  stable["rebuild_vs_table"])):
+    for name, key in (("rebuild vs rebuild", "rebuild_vs_rebuild"),
+                      ("rebuild vs rebuild, two-sweep build", "rebuild_vs_rebuild_two_sweeps"),
+                      ("rebuild vs stored table", "rebuild_vs_table")):
+        if key not in stable:
+            continue
+        figures = stable[key]
         print(f"stability, {name}: {figures['within_5pct']:.1f}% of {stable['keys']} keys within +-5%, "
               f"{figures['within_10pct']:.1f}% within +-10% (median change {figures['median_abs_change_pct']:.1f}%, "
               f"shift {figures['median_signed_change_pct']:+.1f}%)")

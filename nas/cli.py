@@ -209,7 +209,7 @@ def cmd_latency_build(args: argparse.Namespace) -> int:
     from nas.latency.measure import Runtime
 
     table = build_table(args.device, _spaces_arg(args.space), Runtime(args.runtime, args.threads),
-                        baselines=not args.no_baselines, target_s=args.target_seconds)
+                        baselines=not args.no_baselines, target_s=args.target_seconds, passes=args.passes)
     measured = sum(e.origin == "measured" for e in table.entries.values())
     print(f"{table.path}: {len(table.entries)} entries ({measured} measured); spaces {', '.join(table.meta['spaces'])}")
     return 0
@@ -458,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1: the stable choice)")
     p.add_argument("--target-seconds", type=float, default=0.3, help="timing per layer (default 0.3)")
     p.add_argument("--no-baselines", action="store_true", help="do not add the baselines' layers")
+    p.add_argument("--passes", type=int, default=1, choices=(1, 2),
+                   help="2: measure every key in two sweeps minutes apart (a third where they disagree)")
     p.set_defaults(handler=cmd_latency_build)
 
     p = lat.add_parser("validate", help="compare predictions with end-to-end measurement of random archs")

@@ -2,18 +2,25 @@
 
 ``build_table`` enumerates the layer keys a space (and optionally the baselines) needs, skips those
 already measured (an interrupted build resumes where it stopped), measures the rest relative to the
-table's reference probe, saves the table every few seconds, and finally re-measures entries whose
-chunk ratios scattered too much or that saw too few steady-state chunks, keeping the steadier
-measurement (the other goes to history).
+table's reference probe and saves the table every few seconds.
+
+With one pass (``passes=1``) it then re-measures entries whose chunk ratios scattered too much or
+that saw too few steady-state chunks, keeping the steadier measurement (the other goes to history).
+With ``passes=2`` every key is measured in two sweeps, minutes apart, so that one slow spell of the
+machine cannot decide an entry: two measurements within ``AGREEMENT`` of each other are averaged,
+otherwise (or when one of them saw too few steady chunks) a third one is taken and the median kept.
+Each entry lists its ``measurements``; a build interrupted between the sweeps resumes with the second.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
+
+import numpy as np
 
 from nas import __version__
 from nas.arch import Layer
@@ -26,6 +33,8 @@ from nas.space import available_baselines, load_space, resolve_arch
 log = logging.getLogger(__name__)
 SCATTER_LIMIT = 0.10
 """Entries whose inter-quartile spread of chunk ratios exceeds this are measured again."""
+AGREEMENT = 0.03
+"""Two sweeps' measurements of a key closer than this (relative) are averaged; otherwise a third decides."""
 
 
 def _steady_enough(entry: Entry) -> bool:
@@ -95,8 +104,10 @@ def open_table(device: str, runtime: Runtime, path: str | Path | None = None) ->
 
 def build_table(device: str, spaces: list[str], runtime: Runtime, baselines: bool = True, path: str | Path | None = None,
                 target_s: float = 0.3, show_progress: bool = True, limit: int | None = None,
-                save_every_s: float = 10.0) -> LatencyTable:
+                save_every_s: float = 10.0, passes: int = 1) -> LatencyTable:
     """Measure every missing key of ``spaces`` into the device's table; returns the saved table."""
+    if passes not in (1, 2):
+        raise TableError(f"passes must be 1 or 2, got {passes}")
     layers = layers_for(spaces, baselines)
     table, timer = open_table(device, runtime, path)
     todo = [key for key in sorted(layers) if table.entries.get(key, Entry(0, origin="none")).origin != "measured"]
@@ -104,20 +115,55 @@ def build_table(device: str, spaces: list[str], runtime: Runtime, baselines: boo
         todo = todo[:limit]
     log.info("%d keys needed, %d to measure", len(layers), len(todo))
     last_save = time.monotonic()
+
+    def save_now_and_then() -> None:
+        nonlocal last_save
+        if time.monotonic() - last_save > save_every_s:
+            _finish(table, spaces)
+            last_save = time.monotonic()
+
     try:
-        for key in progress(todo, len(todo), f"measuring {device}", show_progress):
-            table.set_entry(key, _entry(timer.time_layer(layers[key], target_s), table.overhead_ms))
-            if time.monotonic() - last_save > save_every_s:
-                _finish(table, spaces)
-                last_save = time.monotonic()
-        scattered = [key for key in todo if unsteady(table.entries[key])]
+        measure_into(table, timer, layers, todo, target_s, passes, show_progress, save_now_and_then)
+    finally:
+        _finish(table, spaces if limit is None else [])
+    return table
+
+
+def measure_into(table: LatencyTable, timer: Timer, layers: dict[str, Layer], keys: list[str], target_s: float,
+                 passes: int = 1, show_progress: bool = False, after_each: Callable[[], None] = lambda: None) -> None:
+    """Measure ``keys`` into ``table`` (one or two sweeps, see the module docstring)."""
+    label = f"measuring {table.device}" + (" (sweep 1 of 2)" if passes == 2 else "")
+    for key in progress(keys, len(keys), label, show_progress):
+        entry = _entry(timer.time_layer(layers[key], target_s), table.overhead_ms)
+        if passes == 2:
+            entry.extra["measurements"] = [entry.ms]
+        table.set_entry(key, entry)
+        after_each()
+    if passes == 1:
+        scattered = [key for key in keys if unsteady(table.entries[key])]
         for key in progress(scattered, len(scattered), "re-measuring unsteady entries", show_progress and bool(scattered)):
             again = _entry(timer.time_layer(layers[key], target_s * 2), table.overhead_ms, remeasured=True)
             if _steadiness(again) > _steadiness(table.entries[key]):
                 table.set_entry(key, again)
-    finally:
-        _finish(table, spaces if limit is None else [])
-    return table
+        return
+    second = [key for key in layers if len(table.entries.get(key, Entry(0)).extra.get("measurements", [])) == 1]
+    for key in progress(second, len(second), f"measuring {table.device} (sweep 2 of 2)", show_progress):
+        first = table.entries[key]
+        entries = [first, _entry(timer.time_layer(layers[key], target_s), table.overhead_ms)]
+        if abs(entries[1].ms / max(first.ms, 1e-9) - 1) > AGREEMENT or not all(map(_steady_enough, entries)):
+            entries.append(_entry(timer.time_layer(layers[key], target_s * 2), table.overhead_ms))
+        table.entries[key] = _combined(entries)  # the sweeps are one measurement: no history entry for sweep 1
+        after_each()
+
+
+def _combined(entries: list[Entry]) -> Entry:
+    """One entry from two or three measurements of a key: their median (two: their mean)."""
+    values = [e.ms for e in entries]
+    ms = float(np.median(values))
+    return Entry(ms, float(np.median([e.spread for e in entries])), sum(e.n for e in entries), "measured",
+                 {"date": now(), "steady_chunks": max(int(e.extra.get("steady_chunks", 0)) for e in entries),
+                  "measurements": values, "repeat_spread": (max(values) - min(values)) / ms if ms > 0 else 0.0,
+                  **({"history": entries[0].extra["history"]} if "history" in entries[0].extra else {})})
 
 
 def _steadiness(entry: Entry) -> tuple[bool, float]:
