@@ -9,7 +9,7 @@
 2. Seconds of a default search trial (rung 0: short training + evaluation) for archs of ghost_mbv2
    around the median of its MAC distribution (target <= 90 s for a median arch).
 
-    python bench/train_throughput.py [--steps 30] [--trial-archs 5]
+    python bench/train_throughput.py [--steps 30] [--repeats 4] [--trial-archs 5]
 
 Needs real CIFAR-10 ($NAS_DATA or --data). Writes bench/results/train_throughput.json.
 """
@@ -90,11 +90,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--trial-archs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=4, help="alternating reference/evaluator pairs (median ratio)")
     args = parser.parse_args()
     threads = set_threads()
     data = load_cifar10(args.data, download=False)
     rows = []
-    for repeat in range(2):  # alternate to spread machine noise over both
+    for repeat in range(args.repeats):  # alternate to spread machine noise over both
         ref = reference_loop(data.train_x[:20_000], data.train_y[:20_000], args.steps, args.batch)
         ours = evaluator_loop(data, args.steps, args.batch)
         rows.append({"reference_images_per_s": ref, "evaluator_images_per_s": ours, "ratio": ours / ref})
@@ -117,6 +118,9 @@ def main() -> None:
         "host": {"processor": platform.processor(), "cpus": os.cpu_count(), "torch_threads": threads},
         "model": "mobilenet_v2_0.5 (CIFAR form)", "steps": args.steps, "batch": args.batch, "repeats": rows,
         "ratio_median": float(np.median([r["ratio"] for r in rows])),
+        "ratio_range": [float(min(r["ratio"] for r in rows)), float(max(r["ratio"] for r in rows))],
+        "images_per_s_median": {"reference": float(np.median([r["reference_images_per_s"] for r in rows])),
+                                "evaluator": float(np.median([r["evaluator_images_per_s"] for r in rows]))},
         "default_trial": {"fidelity": DEFAULT_RUNGS[0].label(), "archs": trials, "seconds_median": float(np.median(secs)),
                           "seconds_min": float(min(secs)), "seconds_max": float(max(secs)),
                           "space_median_mmacs": float(np.median(macs) / 1e6)},
