@@ -81,6 +81,11 @@ class SearchContext:
         self.compiled = self.table.compile()
         self._data = data
         self.fidelities = config.fidelities
+        fixed = sorted({f.resolution for f in self.fidelities if f.resolution})
+        if len(self.space.resolutions) > 1 and fixed:
+            log.warning("rungs train every arch at %s px, so the space's input resolutions %s are judged by latency "
+                        "alone; set rungs[].resolution to null in config.yaml to train each arch at its own",
+                        "/".join(map(str, fixed)), list(self.space.resolutions))
         self.path = config.run_dir / "evaluations.jsonl"
         self.cache: dict[tuple[str, int, int], Evaluation] = {}
         self.training_seconds = 0.0
