@@ -91,6 +91,8 @@ def main() -> None:
     rung0 = DEFAULT_RUNGS[0]
     long = LONG
     state = json.loads(args.out.read_text()) if (args.resume or args.merge) and args.out.is_file() else {}
+    if args.merge and not state:  # merging into a new file: the archs are the parts' own
+        state = {"archs": json.loads(args.merge[0].read_text())["archs"]}
     archs = state.get("archs") or choose_archs(args.archs)
     rows: dict[str, dict] = state.get("rows", {})
     _label_legacy_rows(rows, state)
@@ -163,15 +165,13 @@ def _current(row: dict, name: str) -> bool:
 def _merge_row(merged: dict, row: dict) -> None:
     """Fold one process's row into another: current levels win over stale ones, other fields fill gaps."""
     labels = merged.setdefault("labels", {})
+    for level in LEVELS:  # a level's accuracy and its seconds travel together
+        if _current(row, level) and not _current(merged, level):
+            merged[level] = row[level]
+            merged[f"seconds_{level}"] = row[f"seconds_{level}"]
+            labels[level] = row["labels"][level]
     for key, value in row.items():
-        if key == "labels":
-            continue
-        level = key.removeprefix("seconds_")
-        if level in LEVELS:
-            if _current(row, level) and not _current(merged, level):
-                merged[key] = value
-                labels[level] = row["labels"][level]
-        elif key not in merged:
+        if key != "labels" and key.removeprefix("seconds_") not in LEVELS and key not in merged:
             merged[key] = value
 
 
