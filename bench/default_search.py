@@ -6,6 +6,7 @@ searched arch and the best hand-designed baseline under the same budget are trai
 (top) rung, the baseline with two seeds, whose spread is the noise the verdict is judged against.
 
     python bench/default_search.py [--name NAME] [-- extra nas search options]
+    python bench/default_search.py --name NAME --rejudge   # same trainings (cached), today's front code
 
 Needs real CIFAR-10 ($NAS_DATA or the user cache). Writes bench/results/default_search.json.
 """
@@ -20,17 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+from nas.search.pareto import compare_to_baseline
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def verdict(best_accuracy: float, baseline_accuracies: list[float], noise_sd: float | None) -> dict:
-    """Gap of the best searched arch (one seed) to the baseline's mean (n seeds), in points, against twice
-    the gap's own seed noise, ``sd * sqrt(1 + 1/n)`` (about a 95 % band)."""
-    n = len(baseline_accuracies)
-    gap = (best_accuracy - sum(baseline_accuracies) / n) * 100
-    band = 2 * (noise_sd or 0.0) * 100 * (1 + 1 / n) ** 0.5
-    return {"gap_pts": gap, "noise_sd_pts": (noise_sd or 0.0) * 100, "band_pts": band,
-            "verdict": "ahead" if gap > band else "behind" if gap < -band else "within the seed noise"}
 
 
 def main() -> None:
@@ -38,20 +31,30 @@ def main() -> None:
     parser.add_argument("--name", default=time.strftime("bench_default_%Y%m%d_%H%M%S"))
     parser.add_argument("--conditions", default="defaults, 2 torch threads, quiet machine",
                         help="what else ran on the machine (recorded with the figures)")
+    parser.add_argument("--rejudge", action="store_true",
+                        help="resume the run NAME (every training cached) to judge it again; keeps the recorded wall time")
     parser.add_argument("extra", nargs="*", help="options passed on to nas search (after --)")
     args = parser.parse_args()
-    command = [sys.executable, "-m", "nas", "search", "--name", args.name, *args.extra]
+    previous = json.loads((RESULTS / "default_search.json").read_text()) if args.rejudge else {}
+    if args.rejudge and previous.get("run") != args.name:
+        sys.exit(f"bench/results/default_search.json is about run {previous.get('run')!r}, not {args.name!r}")
+    command = [sys.executable, "-m", "nas", "search", *(["--resume", args.name] if args.rejudge else
+                                                         ["--name", args.name, *args.extra])]
     started = time.perf_counter()
     subprocess.run(command, check=True, env=os.environ.copy())
-    wall = time.perf_counter() - started
+    wall = previous["wall_seconds"] if args.rejudge else time.perf_counter() - started
     pareto = json.loads((Path("runs") / args.name / "pareto.json").read_text())
+    if args.rejudge:  # the resumed process only re-judged: the run's own time is the one recorded
+        pareto.update({k: previous[k] for k in ("seconds", "training_seconds", "overhead_fraction")})
+        args.extra = previous["command"].split()[4:]
+        args.conditions = previous["conditions"] + "; judged again from the cached trainings"
     best = max(pareto["front"], key=lambda c: c["accuracy"]) if pareto["front"] else None
     base = pareto.get("baseline")
     document = {"bench": "default_search", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "command": " ".join(["nas", "search", "--name", args.name, *args.extra]),
                 "conditions": args.conditions, "wall_seconds": wall, **pareto}
     if best and base:
-        document["comparison"] = verdict(best["accuracy"], base["accuracies"], pareto.get("noise_sd"))
+        document["comparison"] = compare_to_baseline(best["accuracy"], base["accuracies"], pareto.get("noise_sd"))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "default_search.json").write_text(json.dumps(document, indent=1) + "\n")
     print(f"\n{'':22} {'accuracy':>9} {'latency ms':>10}")

@@ -169,11 +169,12 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
         print(f"best baseline under budget: {base['name']} {base['accuracy'] * 100:.2f}% (seeds: {accs}) at "
               f"{base['latency_ms']:.3f} ms, same fidelity")
         if best is not None:
-            gap = (best.accuracy[top] - base["accuracy"]) * 100
-            within = result.noise is not None and abs(gap) <= result.noise * 100
-            verdict = "within the seed noise" if within else ("ahead" if gap > 0 else "behind")
-            print(f"searched vs baseline: {gap:+.2f} pts, {verdict}; "
-                  f"latency {best.latency_ms / base['latency_ms']:.2f}x the baseline's")
+            from nas.search.pareto import compare_to_baseline
+
+            c = compare_to_baseline(best.accuracy[top], base["accuracies"], result.noise)
+            print(f"searched vs baseline (mean of its seeds): {c['gap_pts']:+.2f} pts, {c['verdict']} "
+                  f"(95 % seed band +-{c['band_pts']:.1f} pts); latency {best.latency_ms / base['latency_ms']:.2f}x "
+                  f"the baseline's")
     else:
         print("no hand-designed baseline fits this budget")
 

@@ -49,6 +49,23 @@ def test_noise_ties_go_to_the_faster_arch() -> None:
     assert not dominates(fast, Point("much better", 0.9, 2.0), noise=0.01)
 
 
+def test_a_chain_of_noise_ties_does_not_remove_a_clearly_better_arch() -> None:
+    """Measured in a default search: b ties a, c ties b, but c beats a by 1.5x the noise."""
+    a, b, c = Point("a", 0.332, 16.10), Point("b", 0.359, 16.12), Point("c", 0.381, 30.0)
+    assert [p.key for p in pareto_front([c, b, a], noise=0.032)] == ["a", "c"]
+    assert [p.key for p in pareto_front([c, b, a])] == ["a", "b", "c"]
+
+
+def test_comparison_with_the_baseline_uses_its_mean_and_the_gap_noise() -> None:
+    from nas.search.pareto import compare_to_baseline
+
+    tie = compare_to_baseline(0.332, [0.380, 0.335], noise_sd=0.032)
+    assert tie["gap_pts"] == pytest.approx(-2.55) and tie["verdict"] == "within the seed noise"
+    assert tie["band_pts"] == pytest.approx(2 * 3.2 * 1.5**0.5)
+    assert compare_to_baseline(0.45, [0.380, 0.335], noise_sd=0.01)["verdict"] == "ahead"
+    assert compare_to_baseline(0.30, [0.380, 0.335], noise_sd=0.01)["verdict"] == "behind"
+
+
 def test_hypervolume_of_known_fronts() -> None:
     assert hypervolume([Point("a", 0.5, 0.0)], budget_ms=10) == pytest.approx(0.5)
     two = [Point("a", 0.4, 0.0), Point("b", 0.8, 5.0), Point("over", 1.0, 11.0)]

@@ -27,9 +27,19 @@ def dominates(a: Point, b: Point, noise: float = 0.0) -> bool:
 
 
 def pareto_front(points: Sequence[Point], noise: float = 0.0) -> list[Point]:
-    """Non-dominated points, sorted by latency."""
-    front = [p for p in points if not any(dominates(q, p, noise) for q in points if q is not p)]
-    return sorted(front, key=lambda p: (p.latency_ms, -p.accuracy))
+    """The front, sorted by latency: from the fastest point on, each next point is kept only if it is more
+    accurate than every faster kept point by more than ``noise`` (ties go to the lower latency).
+
+    With noise, "within noise" is not transitive: removing every point that *some* point dominates lets
+    a chain (b ties a, c ties b) remove c although c beats everything left on the front beyond the noise.
+    Comparing only with points that stay on the front avoids that; with ``noise = 0`` this is the exact
+    Pareto front (of equal points, the first).
+    """
+    front: list[Point] = []
+    for p in sorted(points, key=lambda p: (p.latency_ms, -p.accuracy)):
+        if not front or p.accuracy > max(q.accuracy for q in front) + noise:
+            front.append(p)
+    return front
 
 
 def nondominated_ranks(points: Sequence[Point], noise: float = 0.0) -> list[list[Point]]:
@@ -59,3 +69,14 @@ def hypervolume(points: Sequence[Point], budget_ms: float, min_accuracy: float =
         area += (right - p.latency_ms) / budget_ms * (best_so_far - min_accuracy)
     return float(area)
 
+
+
+def compare_to_baseline(best_accuracy: float, baseline_accuracies: Sequence[float], noise_sd: float | None) -> dict:
+    """The searched arch (one seed) against the baseline's mean over its seeds, in points, judged against
+    twice the gap's own seed noise ``sd * sqrt(1 + 1/n)`` (about a 95 % band)."""
+    n = len(baseline_accuracies)
+    gap = (best_accuracy - sum(baseline_accuracies) / n) * 100
+    band = 2 * (noise_sd or 0.0) * 100 * (1 + 1 / n) ** 0.5
+    verdict = "ahead" if gap > band else "behind" if gap < -band else "within the seed noise"
+    return {"gap_pts": gap, "noise_sd_pts": (noise_sd or 0.0) * 100, "band_pts": band, "verdict": verdict,
+            "measured_noise": noise_sd is not None}
