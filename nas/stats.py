@@ -73,6 +73,8 @@ def nonnegative_least_squares(a: np.ndarray, b: np.ndarray, tolerance: float = 1
         passive[int(np.argmax(np.where(passive, -np.inf, gradient)))] = True
         while True:
             trial = np.zeros(n)
+            if not passive.any():  # every coefficient stepped back to zero: x = 0 is the answer here
+                break
             trial[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
             if trial[passive].min() > 0:
                 break

@@ -135,7 +135,9 @@ def merge_published(existing: LatencyTable, published: LatencyTable) -> int:
     for key, entry in published.entries.items():
         current = existing.entries.get(key)
         if current is not None and current.origin == "measured":
-            current.extra.setdefault("history", []).append(entry.to_json())
+            history = current.extra.setdefault("history", [])
+            if entry.to_json() not in history:  # importing again does not pile the same published value up
+                history.append(entry.to_json())
         elif current is None or current.origin != "imported" or current.ms != entry.ms:
             existing.set_entry(key, entry)
     existing.meta.update({k: v for k, v in published.meta.items() if k not in ("created", "spaces", "transfer")})

@@ -33,12 +33,11 @@ def latency_stratified(space: SearchSpace, compiled: CompiledTable, budget_ms: f
     if len(feasible) == 0:
         return []
     targets = np.linspace(latency[feasible].min(), latency[feasible].max(), count)
-    chosen: list[int] = []
-    seen: set[str] = set()
+    chosen: dict[str, dict[str, Any]] = {}  # arch -> its parameters, in the order of the targets
     for target in targets:
         for index in feasible[np.argsort(np.abs(latency[feasible] - target))]:
-            if index not in chosen and str(drawn[index][0]) not in seen:
-                chosen.append(int(index))
-                seen.add(str(drawn[index][0]))
+            arch, params = drawn[index]
+            if str(arch) not in chosen:
+                chosen[str(arch)] = params
                 break
-    return [drawn[i][1] for i in chosen]
+    return list(chosen.values())
