@@ -41,6 +41,14 @@ def test_mbv2_width_one_blocks_are_exactly_the_measured_ones() -> None:
             assert not table.missing(arch.keys())
 
 
+def test_skip_convs_from_the_macro_architecture_are_the_published_ones() -> None:
+    from nas.latency.hwnasbench import _resolved, read_layers, skip_conv_layers
+
+    layers, _ = read_layers(DATA)
+    published = {_resolved(layers, layer, "skip").key for layer in layers if not layer.identity_skip}
+    assert set(skip_conv_layers()) == published and len(published) == 6
+
+
 def test_notebook_reference_values() -> None:
     # HW-NAS-Bench's example.ipynb: [0]*22, [0]*21+[1], [0]*20+[1,1] on the Pi 4 (cifar100)
     table = import_table(DATA, "rpi4")

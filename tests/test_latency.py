@@ -194,7 +194,7 @@ def test_nonnegative_least_squares_matches_brute_force_over_active_sets() -> Non
 
 def test_transfer_model_recovers_a_device_from_its_work_terms() -> None:
     """A synthetic target: depthwise MACs 0.5 ms/M, activations 0.3 ms/MB, spill 2 ms/MB, 0.02 ms per block."""
-    from nas.latency.predict import FEATURES, TransferModel, cross_validate, features, shape_group
+    from nas.latency.predict import FEATURES, Rows, TransferModel, cross_validate, features, shape_group
 
     layers = layers_for(["mbv2", "ghost_mbv2"], baselines=False)
     keys = [k for k in sorted(layers) if layers[k].kind not in ("stem", "head")][::7]
@@ -206,8 +206,43 @@ def test_transfer_model_recovers_a_device_from_its_work_terms() -> None:
     model = TransferModel.fit(x, y)
     assert model.weights.min() >= 0
     np.testing.assert_allclose(model.predict(x), y, rtol=1e-6)
-    held = cross_validate(x, y, [shape_group(layers[k]) for k in keys])
+    held = cross_validate(Rows(keys, x, y, np.zeros(len(y)), [shape_group(layers[k]) for k in keys]))
     assert held["mape_pct"] < 1e-3 and held["spearman_rho"] > 0.999
+
+
+def test_transfer_fits_published_deltas_not_the_estimated_absolute_values() -> None:
+    """Like HW-NAS-Bench: some target entries are a published delta against a skip conv plus an estimate
+    of that conv's cost (here 3x too high). Fitted as deltas, the estimate cannot bias the model."""
+    from nas.latency.hwnasbench import skip_conv_layers
+    from nas.latency.predict import FEATURES, features, training_rows, transfer
+    from nas.latency.table import Entry, LatencyTable
+
+    layers = layers_for(["mbv2"], baselines=False)
+    convs = skip_conv_layers()
+    truth = np.zeros(len(FEATURES))
+    truth[[0, 1, 2, 6]] = [0.05, 0.5, 0.3, 0.02]
+    source_ms = {k: 0.01 + 0.001 * (i % 7) for i, k in enumerate([*layers, *convs])}
+    ms = {k: float(features(layer, source_ms[k], 1.0) @ truth) for k, layer in [*layers.items(), *convs.items()]}
+    source = LatencyTable({"device": "src"}, {k: Entry(v, 0.0, 1, "measured") for k, v in source_ms.items()}, None)
+    target = LatencyTable({"device": "tgt"}, {}, None)
+    blocks = [k for k in sorted(layers) if layers[k].kind == "ir"]
+    reference = next(iter(convs))
+    for i, key in enumerate(blocks[::5]):
+        if i % 2:
+            delta = ms[key] - ms[reference]
+            target.entries[key] = Entry(delta + 3 * ms[reference], 0.0, 0, "imported",
+                                        {"split_estimated": True, "relative_to": reference, "delta_ms": delta})
+        else:
+            target.entries[key] = Entry(ms[key], 0.0, 0, "imported")
+    target.entries[reference] = Entry(3 * ms[reference], 0.0, 0, "imported", {"split_estimated": True})
+    rows = training_rows(source, target, {**layers, **convs}, 1.0)
+    assert reference not in rows.keys and 0 < rows.deltas < len(rows.keys)  # the estimate itself is not fitted
+    report = transfer(source, target, layers, cache_mb=1.0)
+    assert report["fitted_as_deltas"] == rows.deltas
+    assert report["held_out_all"]["n_delta_keys"] == rows.deltas
+    predicted = [k for k, e in target.entries.items() if e.origin == "predicted"]
+    assert predicted
+    np.testing.assert_allclose([target.entries[k].ms for k in predicted], [ms[k] for k in predicted], rtol=1e-6)
 
 
 def test_cost_splits_depthwise_macs_and_counts_outputs() -> None:

@@ -2,7 +2,9 @@
 
 ``build_table`` enumerates the layer keys a space (and optionally the baselines) needs, skips those
 already measured (an interrupted build resumes where it stopped), measures the rest relative to the
-table's reference probe and saves the table every few seconds.
+table's reference probe and saves the table every few seconds. It also measures FBNet's six 1x1 skip
+convs (:func:`nas.latency.hwnasbench.skip_conv_layers`, ~0.1 s of latency in all): HW-NAS-Bench
+publishes the other blocks of their layers as deltas against them, and the transfer fits those deltas.
 
 With one pass (``passes=1``) it then re-measures entries whose chunk ratios scattered too much or
 that saw too few steady-state chunks, keeping the steadier measurement (the other goes to history).
@@ -17,16 +19,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from nas import __version__
 from nas.arch import Layer
+from nas.latency.hwnasbench import skip_conv_layers
 from nas.latency.measure import REFERENCE_LAYER, Runtime, Timer
 from nas.latency.ortbench import MIN_STEADY, Timing, host_description
-from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, table_path
+from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, now, table_path
 from nas.progress import progress
 from nas.space import available_baselines, load_space, resolve_arch
 
@@ -50,10 +52,6 @@ def unsteady(entry: Entry) -> bool:
 def _entry(timing: Timing, overhead_ms: float, **extra: object) -> Entry:
     return Entry(max(timing.ms - overhead_ms, 0.0), timing.spread, timing.n, "measured",
                  {"date": now(), "steady_chunks": timing.steady, **extra})
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def layers_for(spaces: Iterable[str], baselines: bool) -> dict[str, Layer]:
@@ -108,7 +106,7 @@ def build_table(device: str, spaces: list[str], runtime: Runtime, baselines: boo
     """Measure every missing key of ``spaces`` into the device's table; returns the saved table."""
     if passes not in (1, 2):
         raise TableError(f"passes must be 1 or 2, got {passes}")
-    layers = layers_for(spaces, baselines)
+    layers = {**layers_for(spaces, baselines), **skip_conv_layers()}  # + 6 small transfer anchors (hwnasbench)
     table, timer = open_table(device, runtime, path)
     todo = [key for key in sorted(layers) if table.entries.get(key, Entry(0, origin="none")).origin != "measured"]
     if limit is not None:

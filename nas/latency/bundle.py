@@ -23,9 +23,8 @@ import numpy as np
 from nas.arch import Layer
 from nas.blocks import build_layer
 from nas.latency import ortbench
-from nas.latency.build import now
 from nas.latency.measure import REFERENCE_LAYER, reference_layer
-from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, table_path
+from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, now, table_path
 from nas.onnx_io import to_onnx_bytes
 from nas.progress import progress
 

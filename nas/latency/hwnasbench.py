@@ -14,6 +14,9 @@ per-layer entries; the mapping keeps every published total exact:
   estimated at that layer's ms-per-MAC (from its k5_e6 delta) and the remainder of K is split
   between stem and head by MACs. Entries whose *absolute* value therefore rests on that estimate
   say so (``split_estimated``).
+* the ops of such a layer also keep their published delta and the skip conv's key
+  (``delta_ms``, ``relative_to``): the transfer fits them as differences against the skip conv
+  measured on the source device, so the estimated ``c_l`` never becomes a training target;
 * FBNet here has 100 classes; our spaces have 10. The 10-class head gets the 100-class head's
   value (an FC of 1504x100 vs 1504x10 MACs: 0.14 M of the net's 6-80 M), labelled as adapted.
 
@@ -29,8 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas.arch import Arch, BlockSpec, HeadSpec, Layer, StemSpec
-from nas.latency.build import now
-from nas.latency.table import Entry, LatencyTable
+from nas.latency.table import Entry, LatencyTable, now
 from nas.model import layer_cost
 
 DEVICES = {
@@ -51,6 +53,27 @@ class FbnetLayer:
     cout: int
     stride: int
     identity_skip: bool
+
+
+FBNET_STAGES = ((16, 1, 1), (24, 4, 1), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1))
+"""FBNet's CIFAR macro-architecture after the 16-channel stem: (channels, layers, first stride) per stage."""
+
+
+def skip_conv_layers() -> dict[str, Layer]:
+    """FBNet's 1x1-conv skip blocks (where a layer changes shape), derived from the macro-architecture.
+
+    HW-NAS-Bench publishes every op of such a layer as a delta against this block, so a host table
+    measures them too (``nas latency build``): with their source latency the transfer can fit the
+    published deltas exactly instead of absolute values that rest on an estimate.
+    """
+    blocks, cin = [], 16
+    for channels, count, stride in FBNET_STAGES:
+        for i in range(count):
+            if cin != channels or (i == 0 and stride != 1):
+                blocks.append(BlockSpec("conv", 1, 1, channels, stride if i == 0 else 1))
+            cin = channels
+    arch = Arch(32, 1.0, StemSpec(16, 3, 1), tuple(blocks), HeadSpec(1504), num_classes=100)
+    return {layer.key: layer for layer in arch.layers()[1:-1]}
 
 
 def read_layers(folder: Path) -> tuple[list[FbnetLayer], dict[tuple[int, str], dict[str, float]]]:
@@ -101,9 +124,11 @@ def import_table(folder: Path, device: str) -> LatencyTable:
                 "note": "FBNet skip conv; value = layer ms-per-MAC x MACs (the data fix only K + sum of deltas)"})
         for op in OPS[:-1]:
             key = _resolved(layers, layer, op).key
-            value = deltas[(layer.index, op)][column] + c_layer
-            entries[key] = Entry(value, 0.0, 0, "imported", {"source": SOURCE, "fbnet_layer": layer.index, "op": op,
-                                                             "split_estimated": not layer.identity_skip})
+            delta = deltas[(layer.index, op)][column]
+            relative = {} if layer.identity_skip else {"delta_ms": delta, "relative_to": conv_layer.key}
+            entries[key] = Entry(delta + c_layer, 0.0, 0, "imported", {
+                "source": SOURCE, "fbnet_layer": layer.index, "op": op, "split_estimated": not layer.identity_skip,
+                **relative})
     all_skip = fbnet_arch(layers, ["skip"] * len(layers))
     stem, head = all_skip.layers()[0], all_skip.layers()[-1]
     rest = k_ms - skip_conv_total
@@ -140,6 +165,9 @@ def merge_published(existing: LatencyTable, published: LatencyTable) -> int:
                 history.append(entry.to_json())
         elif current is None or current.origin != "imported" or current.ms != entry.ms:
             existing.set_entry(key, entry)
+        elif current.to_json() != entry.to_json():  # same value, newer labels: no history entry
+            entry.extra["history"] = current.extra.get("history", [])
+            existing.entries[key] = entry
     existing.meta.update({k: v for k, v in published.meta.items() if k not in ("created", "spaces", "transfer")})
     return sum(e.origin != "imported" for e in existing.entries.values())
 

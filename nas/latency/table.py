@@ -29,6 +29,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,11 @@ SCHEMA = "nas.latency_table/1"
 TABLES_DIR = Path(__file__).resolve().parent.parent.parent / "latency_tables"
 ORIGINS = ("measured", "predicted", "imported")
 DEVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+def now() -> str:
+    """UTC timestamp of table entries and metadata."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class TableError(NasError):

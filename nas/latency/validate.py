@@ -22,10 +22,10 @@ import numpy as np
 from nas.arch import Arch, parse_arch
 from nas.errors import ArchError
 from nas.fileio import atomic_write_text
-from nas.latency.build import now, open_table
+from nas.latency.build import open_table
 from nas.latency.measure import Runtime
 from nas.latency.ortbench import host_description
-from nas.latency.table import LatencyTable, TableError, weight_mb
+from nas.latency.table import LatencyTable, TableError, now, weight_mb
 from nas.progress import progress
 from nas.stats import error_report
 
