@@ -54,7 +54,8 @@ def main() -> None:
                 "command": " ".join(["nas", "search", "--name", args.name, *args.extra]),
                 "conditions": args.conditions, "wall_seconds": wall, **pareto}
     if best and base:
-        document["comparison"] = compare_to_baseline(best["accuracy"], base["accuracies"], pareto.get("noise_sd"))
+        document["comparison"] = compare_to_baseline(best.get("accuracies", [best["accuracy"]]), base["accuracies"],
+                                                          pareto.get("noise_sd"))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "default_search.json").write_text(json.dumps(document, indent=1) + "\n")
     print(f"\n{'':22} {'accuracy':>9} {'latency ms':>10}")

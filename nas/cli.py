@@ -163,7 +163,9 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
     _print_table(rows)
     best, base = result.best, result.baseline
     if best is not None:
-        print(f"best under budget: {best.accuracy[top] * 100:.2f}% at {best.latency_ms:.3f} ms ({best.arch.id})")
+        seeds = ", ".join(f"{best.samples[top][seed] * 100:.2f}" for seed in sorted(best.samples[top]))
+        print(f"best under budget: {best.accuracy[top] * 100:.2f}% (seeds: {seeds}) at {best.latency_ms:.3f} ms "
+              f"({best.arch.id})")
     if base is not None:
         accs = ", ".join(f"{a * 100:.2f}" for a in base["accuracies"])
         print(f"best baseline under budget: {base['name']} {base['accuracy'] * 100:.2f}% (seeds: {accs}) at "
@@ -171,8 +173,8 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
         if best is not None:
             from nas.search.pareto import compare_to_baseline
 
-            c = compare_to_baseline(best.accuracy[top], base["accuracies"], result.noise)
-            print(f"searched vs baseline (mean of its seeds): {c['gap_pts']:+.2f} pts, {c['verdict']} "
+            c = compare_to_baseline(list(best.samples[top].values()), base["accuracies"], result.noise)
+            print(f"searched vs baseline (means over seeds): {c['gap_pts']:+.2f} pts, {c['verdict']} "
                   f"(95 % seed band +-{c['band_pts']:.1f} pts); latency {best.latency_ms / base['latency_ms']:.2f}x "
                   f"the baseline's")
     else:

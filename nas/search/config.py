@@ -71,6 +71,7 @@ class SearchConfig:
     eta: int = 4
     rungs: list[dict[str, Any]] = field(default_factory=lambda: [asdict(f) for f in DEFAULT_RUNGS])
     baseline_seeds: int = 2
+    finalist_seeds: int = 2
     threads: int | None = None
 
     @property
@@ -102,6 +103,9 @@ class SearchConfig:
             raise ConfigError(f"trials must be at least 1, got {self.trials}")
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        for option in ("baseline_seeds", "finalist_seeds"):
+            if getattr(self, option) < 1:
+                raise ConfigError(f"{option} must be at least 1, got {getattr(self, option)}")
         if self.eta < 2:
             raise ConfigError(f"eta must be at least 2, got {self.eta}")
         if not self.fidelities:

@@ -71,12 +71,13 @@ def hypervolume(points: Sequence[Point], budget_ms: float, min_accuracy: float =
 
 
 
-def compare_to_baseline(best_accuracy: float, baseline_accuracies: Sequence[float], noise_sd: float | None) -> dict:
-    """The searched arch (one seed) against the baseline's mean over its seeds, in points, judged against
-    twice the gap's own seed noise ``sd * sqrt(1 + 1/n)`` (about a 95 % band)."""
-    n = len(baseline_accuracies)
-    gap = (best_accuracy - sum(baseline_accuracies) / n) * 100
-    band = 2 * (noise_sd or 0.0) * 100 * (1 + 1 / n) ** 0.5
+def compare_to_baseline(best_accuracies: Sequence[float], baseline_accuracies: Sequence[float],
+                        noise_sd: float | None) -> dict:
+    """The searched arch's mean over its ``m`` seeds against the baseline's mean over its ``n``, in points,
+    judged against twice the gap's own seed noise ``sd * sqrt(1/m + 1/n)`` (about a 95 % band)."""
+    m, n = len(best_accuracies), len(baseline_accuracies)
+    gap = (sum(best_accuracies) / m - sum(baseline_accuracies) / n) * 100
+    band = 2 * (noise_sd or 0.0) * 100 * (1 / m + 1 / n) ** 0.5
     verdict = "ahead" if gap > band else "behind" if gap < -band else "within the seed noise"
     return {"gap_pts": gap, "noise_sd_pts": (noise_sd or 0.0) * 100, "band_pts": band, "verdict": verdict,
             "measured_noise": noise_sd is not None}

@@ -8,7 +8,11 @@
 3. **Baseline**: the slowest hand-designed baseline that still fits the budget (the most capacity
    within it) is trained at the top rung with ``baseline_seeds`` seeds; the spread of those seeds is
    the run's measured noise.
-4. **Result**: the Pareto front at the top rung, where accuracy differences within the noise are
+4. **Finalist**: the front's most accurate arch was picked as the maximum of several one-seed
+   accuracies, so its accuracy is biased upwards (the winner's curse). It is trained again with
+   ``finalist_seeds`` seeds in all and judged by their mean, like the baseline; if the mean drops it
+   below another front member, that one is confirmed in turn. Its seeds also add to the noise.
+5. **Result**: the Pareto front at the top rung, where accuracy differences within the noise are
    ties that go to the lower latency; written to ``pareto.json`` and ``trials.csv``.
 """
 
@@ -38,10 +42,18 @@ log = logging.getLogger(__name__)
 class Candidate:
     arch: Arch
     latency_ms: float
-    accuracy: dict[int, float] = field(default_factory=dict)  # rung -> accuracy
+    samples: dict[int, dict[int, float]] = field(default_factory=dict)  # rung -> seed -> accuracy
+
+    def record(self, rung: int, seed: int, accuracy: float) -> None:
+        self.samples.setdefault(rung, {})[seed] = accuracy
+
+    @property
+    def accuracy(self) -> dict[int, float]:
+        """rung -> mean accuracy over the seeds trained at that rung."""
+        return {rung: sum(by_seed.values()) / len(by_seed) for rung, by_seed in self.samples.items()}
 
     def top(self) -> tuple[int, float]:
-        rung = max(self.accuracy)
+        rung = max(self.samples)
         return rung, self.accuracy[rung]
 
 
@@ -98,12 +110,7 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
         candidates = _candidates(context)
         _promote(context, candidates, show_progress)
         baseline = _baseline(context, show_progress)
-        noise = context.noise(len(context.fidelities) - 1)
-        top_rung = len(context.fidelities) - 1
-        judged = [c for c in candidates if top_rung in c.accuracy]
-        points = [Point(str(c.arch), c.accuracy[top_rung], c.latency_ms) for c in judged]
-        front_keys = {p.key for p in pareto_front(points, noise or 0.0)}
-        front = sorted((c for c in judged if str(c.arch) in front_keys), key=lambda c: c.latency_ms)
+        front, noise = _confirmed_front(context, candidates, show_progress)
         result = SearchResult(config, candidates, front, baseline, noise, time.perf_counter() - started,
                               context.training_seconds, infeasible)
         write_outputs(result, context)
@@ -118,12 +125,40 @@ def _candidates(context: SearchContext) -> list[Candidate]:
     by_arch: dict[str, Candidate] = {}
     baselines = _baseline_strings()
     for evaluation in context.cache.values():
-        if evaluation.seed != context.config.seed or evaluation.arch in baselines:
+        if evaluation.arch in baselines:
             continue
         arch = parse_arch(evaluation.arch)
         candidate = by_arch.setdefault(evaluation.arch, Candidate(arch, context.latency(arch)))
-        candidate.accuracy[evaluation.rung] = evaluation.accuracy
+        candidate.record(evaluation.rung, evaluation.seed, evaluation.accuracy)
     return [c for c in by_arch.values() if 0 in c.accuracy and c.latency_ms <= context.budget_ms]
+
+
+def _front(candidates: list[Candidate], rung: int, noise: float | None) -> list[Candidate]:
+    """The noise-aware Pareto front of the candidates judged at ``rung``, by latency."""
+    judged = [c for c in candidates if rung in c.samples]
+    points = [Point(str(c.arch), c.accuracy[rung], c.latency_ms) for c in judged]
+    keys = {p.key for p in pareto_front(points, noise or 0.0)}
+    return sorted((c for c in judged if str(c.arch) in keys), key=lambda c: c.latency_ms)
+
+
+def _confirmed_front(context: SearchContext, candidates: list[Candidate],
+                     show_progress: bool) -> tuple[list[Candidate], float | None]:
+    """The top-rung front once its most accurate member is judged by ``finalist_seeds`` seeds (see step 4)."""
+    from nas.progress import progress
+
+    rung = len(context.fidelities) - 1
+    seeds = [context.config.seed + i for i in range(context.config.finalist_seeds)]
+    while True:
+        noise = context.noise(rung)
+        front = _front(candidates, rung, noise)
+        if not front:
+            return front, noise
+        best = max(front, key=lambda c: c.accuracy[rung])
+        missing = [seed for seed in seeds if seed not in best.samples[rung]]
+        if not missing:
+            return front, noise
+        for seed in progress(missing, len(missing), f"finalist {best.arch.id}", show_progress):
+            best.record(rung, seed, context.evaluate(best.arch, rung, seed).accuracy)
 
 
 def _baseline_strings() -> set[str]:
@@ -142,7 +177,7 @@ def _promote(context: SearchContext, candidates: list[Candidate], show_progress:
 
         for candidate in progress(chosen, len(chosen), f"rung {rung} ({context.fidelities[rung].label()})",
                                   show_progress):
-            candidate.accuracy[rung] = context.evaluate(candidate.arch, rung).accuracy
+            candidate.record(rung, context.config.seed, context.evaluate(candidate.arch, rung).accuracy)
         pool = chosen
 
 
@@ -198,7 +233,8 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
         "budget_ms": context.budget_ms, "fastest_in_space_ms": context.fastest_ms,
         "fidelities": [f.label() for f in context.fidelities], "judged_at_rung": top,
         "noise_sd": result.noise, "hypervolume_rung0": hypervolume(points, context.budget_ms),
-        "front": [{"id": c.arch.id, "arch": str(c.arch), "accuracy": c.accuracy[top], "latency_ms": c.latency_ms,
+        "front": [{"id": c.arch.id, "arch": str(c.arch), "accuracy": c.accuracy[top],
+                   "accuracies": [c.samples[top][seed] for seed in sorted(c.samples[top])], "latency_ms": c.latency_ms,
                    "latency_ms_by_device": context.latencies(c.arch), **_cost(c.arch),
                    "latency_sources": context.table.breakdown(c.arch),
                    "latency_error_bar_ms": context.table.error_bar(c.arch)} for c in result.front],
