@@ -3,7 +3,8 @@
 Runs ``nas search`` (space ghost_mbv2, device rpi4, budget 30 ms, 10 candidates, NSGA-II) in a fresh
 process, as a user would, and reads its ``pareto.json``. The comparison is inside the run: the best
 searched arch and the best hand-designed baseline under the same budget are trained at the same
-(top) rung, the baseline with two seeds, whose spread is the noise the verdict is judged against.
+(top) rung with two seeds each (the finalist is confirmed, see ``nas.search.run``), and their spreads
+are the noise the verdict is judged against.
 
     python bench/default_search.py [--name NAME] [-- extra nas search options]
     python bench/default_search.py --name NAME --rejudge   # same trainings (cached), today's front code
