@@ -88,8 +88,6 @@ def main() -> None:
     parser.add_argument("--merge", type=Path, nargs="+", help="fold these results files' rows into --out and exit")
     args = parser.parse_args()
     threads = set_threads(args.threads)
-    rung0 = DEFAULT_RUNGS[0]
-    long = LONG
     state = json.loads(args.out.read_text()) if (args.resume or args.merge) and args.out.is_file() else {}
     if args.merge and not state:  # merging into a new file: the archs are the parts' own
         state = {"archs": json.loads(args.merge[0].read_text())["archs"]}
@@ -105,7 +103,7 @@ def main() -> None:
             _label_legacy_rows(part_rows, part_state)
             for text, row in part_rows.items():
                 _merge_row(rows.setdefault(text, {}), row)
-        _write(archs, rows, rung0, long, threads, args.out)
+        _write(archs, rows, threads, args.out)
         return
     data = load_cifar10(args.data, download=False)  # only now: merging needs no data
     index, count = (int(x) for x in args.shard.split("/"))
@@ -119,8 +117,8 @@ def main() -> None:
     for levels, archs_in_order in passes:
         for text in archs_in_order:
             _measure(text, levels, rows, data, batch, device)
-            _write(archs, rows, rung0, long, threads, args.out)
-    _write(archs, rows, rung0, long, threads, args.out)
+            _write(archs, rows, threads, args.out)
+    _write(archs, rows, threads, args.out)
 
 
 def _measure(text: str, levels: list[tuple[str, Fidelity, int]], rows: dict[str, dict], data, batch: torch.Tensor,  # noqa: ANN001
@@ -175,7 +173,19 @@ def _merge_row(merged: dict, row: dict) -> None:
             merged[key] = value
 
 
-def _write(archs: list[str], rows: dict[str, dict], rung0: Fidelity, long: Fidelity, threads: int, out: Path) -> None:
+def _seed_noise(archs: list[str], rows: dict[str, dict]) -> dict[str, dict]:
+    """Per fidelity trained with two seeds: the seed standard deviation in points, sd(a - b) / sqrt(2)."""
+    noise = {}
+    for first, second in (("rung0_s0", "rung0_s1"), ("long_s0", "long_s1")):
+        pairs = [(rows[a][first], rows[a][second]) for a in archs if _current(rows[a], first) and _current(rows[a], second)]
+        if len(pairs) >= 3:
+            diffs = np.array([x - y for x, y in pairs])
+            noise[LEVELS[first][0].label()] = {"seed_sd_pts": float(diffs.std(ddof=1) / np.sqrt(2) * 100),
+                                               "archs": len(pairs)}
+    return noise
+
+
+def _write(archs: list[str], rows: dict[str, dict], threads: int, out: Path) -> None:
     done = [a for a in archs if _current(rows.get(a, {}), "long_s0")]
     summary: dict[str, dict] = {}
     if len(done) >= 3:
@@ -197,8 +207,8 @@ def _write(archs: list[str], rows: dict[str, dict], rung0: Fidelity, long: Fidel
             seconds[level] = float(np.median(timed))
     document = {"bench": "proxy_fidelity", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "host": "this CPU", "torch_threads": threads, "space": "ghost_mbv2", "archs": archs,
-                "archs_done": len(done), "rung0": rung0.label(), "rung1": DEFAULT_RUNGS[-1].label(),
-                "candidate": CANDIDATE.label(), "long": long.label(),
+                "archs_done": len(done), "rung0": DEFAULT_RUNGS[0].label(), "rung1": DEFAULT_RUNGS[-1].label(),
+                "candidate": CANDIDATE.label(), "long": LONG.label(), "seed_noise": _seed_noise(done, rows),
                 "long_vs_rung0_seconds": (seconds["long_s0"] / seconds["rung0_s0"]) if seconds else None,
                 "against_long": summary, "median_seconds": seconds, "rows": rows}
     RESULTS.mkdir(exist_ok=True)

@@ -200,8 +200,8 @@ class SearchSpace:
         return Arch(resolution, width, self.stem, tuple(blocks), self.head, self.num_classes, self.divisor)
 
     def sample_random(self, n: int, seed: int = 0) -> list[Arch]:
-        chooser = RandomChooser(np.random.default_rng(seed))
-        return [self.sample(chooser) for _ in range(n)]
+        """``n`` random archs: the same draws as :meth:`sample_with_params` with the same seed."""
+        return [arch for arch, _ in self.sample_with_params(n, seed)]
 
     def sample_trial(self, trial: Any) -> Arch:
         return self.sample(TrialChooser(trial))
