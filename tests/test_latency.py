@@ -206,7 +206,8 @@ def test_transfer_model_recovers_a_device_from_its_work_terms() -> None:
     model = TransferModel.fit(x, y)
     assert model.weights.min() >= 0
     np.testing.assert_allclose(model.predict(x), y, rtol=1e-6)
-    held = cross_validate(Rows(keys, x, y, np.zeros(len(y)), [shape_group(layers[k]) for k in keys]))
+    held = cross_validate(Rows(keys, x, y, np.zeros(len(y)), [shape_group(layers[k]) for k in keys],
+                               np.zeros(len(y), dtype=bool)))
     assert held["mape_pct"] < 1e-3 and held["spearman_rho"] > 0.999
 
 
