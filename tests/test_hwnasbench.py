@@ -101,10 +101,14 @@ def test_importing_again_keeps_device_measurements_and_predictions(tmp_path: Pat
     imported_key = next(k for k, e in table.entries.items() if e.origin == "imported" and k.startswith("ir|"))
     table.set_entry(imported_key, Entry(9.9, 0.1, 30, "measured", {"bundle": "b1"}))
     table.set_entry("ghost|k3|cin16|mid16|cout16|s1|hw32|relu", Entry(1.5, origin="predicted"))
+    relabelled = next(k for k, e in table.entries.items() if "relative_to" in e.extra)
+    del table.entries[relabelled].extra["relative_to"]  # an older import, written before the label existed
     table.save()
     assert main(["latency", "import-hwnasbench", "--data", str(DATA), "--device", "rpi4"]) == 0
     again = load_table("rpi4")
     assert again.entries[imported_key].origin == "measured" and again.entries[imported_key].ms == 9.9
     assert again.entries[imported_key].extra["history"][-1]["origin"] == "imported"  # the published value is kept
     assert again.entries["ghost|k3|cin16|mid16|cout16|s1|hw32|relu"].ms == 1.5
+    assert "relative_to" in again.entries[relabelled].extra  # new labels arrive ...
+    assert not any("history" in e.extra for e in again.entries.values() if e.origin == "imported")  # ... as no history
     assert sum(e.origin == "imported" for e in again.entries.values()) == len(table.entries) - 2

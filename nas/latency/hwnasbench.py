@@ -166,7 +166,8 @@ def merge_published(existing: LatencyTable, published: LatencyTable) -> int:
         elif current is None or current.origin != "imported" or current.ms != entry.ms:
             existing.set_entry(key, entry)
         elif current.to_json() != entry.to_json():  # same value, newer labels: no history entry
-            entry.extra["history"] = current.extra.get("history", [])
+            if current.extra.get("history"):
+                entry.extra["history"] = current.extra["history"]
             existing.entries[key] = entry
     existing.meta.update({k: v for k, v in published.meta.items() if k not in ("created", "spaces", "transfer")})
     return sum(e.origin != "imported" for e in existing.entries.values())
