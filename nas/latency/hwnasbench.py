@@ -34,6 +34,7 @@ from pathlib import Path
 from nas.arch import Arch, BlockSpec, HeadSpec, Layer, StemSpec
 from nas.latency.table import Entry, LatencyTable, now
 from nas.model import layer_cost
+from nas.space import load_space
 
 DEVICES = {
     "rpi4": ("raspi4", "Raspberry Pi 4 Model B (Cortex-A72, 4 cores)", 1.0),
@@ -55,24 +56,19 @@ class FbnetLayer:
     identity_skip: bool
 
 
-FBNET_STAGES = ((16, 1, 1), (24, 4, 1), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1))
-"""FBNet's CIFAR macro-architecture after the 16-channel stem: (channels, layers, first stride) per stage."""
-
-
 def skip_conv_layers() -> dict[str, Layer]:
-    """FBNet's 1x1-conv skip blocks (where a layer changes shape), derived from the macro-architecture.
+    """FBNet's 1x1-conv skip blocks (where a stage changes shape), from the ``mbv2`` space at width 1.0.
 
-    HW-NAS-Bench publishes every op of such a layer as a delta against this block, so a host table
-    measures them too (``nas latency build``): with their source latency the transfer can fit the
-    published deltas exactly instead of absolute values that rest on an estimate.
+    That space *is* FBNet's CIFAR macro-architecture (``tests/test_hwnasbench.py`` pins it to the
+    published blocks), so its stages say where the skip convs are. HW-NAS-Bench publishes every op of
+    such a layer as a delta against this block, so a host table measures them too (``nas latency
+    build``): with their source latency the transfer fits the published deltas, not estimates.
     """
-    blocks, cin = [], 16
-    for channels, count, stride in FBNET_STAGES:
-        for i in range(count):
-            if cin != channels or (i == 0 and stride != 1):
-                blocks.append(BlockSpec("conv", 1, 1, channels, stride if i == 0 else 1))
-            cin = channels
-    arch = Arch(32, 1.0, StemSpec(16, 3, 1), tuple(blocks), HeadSpec(1504), num_classes=100)
+    space = load_space("mbv2")
+    inputs = [space.stem.channels, *(stage.channels for stage in space.stages[:-1])]
+    blocks = tuple(BlockSpec("conv", 1, 1, stage.channels, stage.stride) for cin, stage in zip(inputs, space.stages)
+                   if cin != stage.channels or stage.stride != 1)
+    arch = Arch(32, 1.0, space.stem, blocks, space.head, num_classes=100)
     return {layer.key: layer for layer in arch.layers()[1:-1]}
 
 
