@@ -45,7 +45,7 @@ from nas.model import arch_cost
 from nas.proxies import naswot, synflow
 from nas.search.config import DEFAULT_RUNGS
 from nas.space import load_space, resolve_arch
-from nas.stats import kendall_tau, spearman_rho
+from nas.stats import kendall_tau, pooled_sd, spearman_rho
 from nas.train import Fidelity, set_threads, to_input, train
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -174,14 +174,13 @@ def _merge_row(merged: dict, row: dict) -> None:
 
 
 def _seed_noise(archs: list[str], rows: dict[str, dict]) -> dict[str, dict]:
-    """Per fidelity trained with two seeds: the seed standard deviation in points, sd(a - b) / sqrt(2)."""
+    """Per fidelity trained with two seeds: the pooled seed standard deviation in points (as the search
+    measures it, :func:`nas.stats.pooled_sd`)."""
     noise = {}
     for first, second in (("rung0_s0", "rung0_s1"), ("long_s0", "long_s1")):
-        pairs = [(rows[a][first], rows[a][second]) for a in archs if _current(rows[a], first) and _current(rows[a], second)]
+        pairs = [[rows[a][first], rows[a][second]] for a in archs if _current(rows[a], first) and _current(rows[a], second)]
         if len(pairs) >= 3:
-            diffs = np.array([x - y for x, y in pairs])
-            noise[LEVELS[first][0].label()] = {"seed_sd_pts": float(diffs.std(ddof=1) / np.sqrt(2) * 100),
-                                               "archs": len(pairs)}
+            noise[LEVELS[first][0].label()] = {"seed_sd_pts": pooled_sd(pairs) * 100, "archs": len(pairs)}
     return noise
 
 

@@ -87,3 +87,13 @@ def nonnegative_least_squares(a: np.ndarray, b: np.ndarray, tolerance: float = 1
         x = trial
         gradient = a.T @ (b - a @ x)
     return x
+
+
+def pooled_sd(groups: list[list[float]]) -> float | None:
+    """Pooled standard deviation of repeated measurements (e.g. one arch trained with several seeds),
+    each group about its own mean; None when no group has two values."""
+    repeated = [np.asarray(g, dtype=float) for g in groups if len(g) > 1]
+    if not repeated:
+        return None
+    dof = sum(len(g) - 1 for g in repeated)
+    return float(np.sqrt(sum(float(((g - g.mean()) ** 2).sum()) for g in repeated) / dof))

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nas.arch import Arch, Layer
 from nas.data import Dataset, load_cifar10
 from nas.errors import NasError
 from nas.latency.table import LatencyTable, available_devices, load_table
 from nas.search.config import SearchConfig
 from nas.space import SearchSpace, load_space
+from nas.stats import pooled_sd
 from nas.train import EpochCallback, Fidelity, train
 
 log = logging.getLogger(__name__)
@@ -161,11 +160,7 @@ class SearchContext:
         by_arch: dict[str, list[float]] = {}
         for e in self.evaluations(rung):
             by_arch.setdefault(e.arch, []).append(e.accuracy)
-        groups = [np.array(v) for v in by_arch.values() if len(v) > 1]
-        if not groups:
-            return None
-        dof = sum(len(g) - 1 for g in groups)
-        return float(np.sqrt(sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / dof))
+        return pooled_sd(list(by_arch.values()))
 
 
 def save_weights(model: Any, path: Path) -> None:
