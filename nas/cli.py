@@ -349,7 +349,8 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
     held = report["held_out_all"]
     print(f"{target.path}: {report['filled']} entries predicted from {args.source}; held out (leave-shape-out, "
           f"{held['n_keys']} keys): MAPE {held['mape_pct']:.1f}%, {held['within_10pct']:.0f}% within 10%, "
-          f"Spearman {held['spearman_rho']:.3f}")
+          f"Spearman {held['spearman_rho']:.3f} ({held['mape_if_shape_level_known_pct']:.1f}% if each held-out "
+          f"shape's level were known)")
     for n, m in report["held_out_by_samples"].items():
         print(f"  from {n:>3} target keys: MAPE {m['mape_pct']:.1f}%, {m['within_10pct']:.0f}% within 10%, "
               f"Spearman {m['spearman_rho']:.3f}")

@@ -211,6 +211,32 @@ def test_transfer_model_recovers_a_device_from_its_work_terms() -> None:
     assert held["mape_pct"] < 1e-3 and held["spearman_rho"] > 0.999
 
 
+def test_shape_level_floor_separates_a_per_shape_bias_from_scatter_within_shapes() -> None:
+    """A target that is a cost model times a per-shape factor: held-out error comes mostly from the factor,
+    which the oracle that knows each shape's level removes; scatter within a shape stays in the floor."""
+    from nas.latency.predict import FEATURES, Rows, _best_rescaled_errors, cross_validate, features, shape_group
+
+    np.testing.assert_allclose(_best_rescaled_errors(np.array([2.0, 4.0, 6.0]), np.array([1.0, 2.0, 3.0])), 0,
+                               atol=1e-12)
+    np.testing.assert_allclose(_best_rescaled_errors(np.array([1.0, 2.0, 4.5]), np.array([1.0, 2.0, 3.0])),
+                               [0, 0, 0.5], atol=1e-12)
+
+    layers = layers_for(["mbv2"], baselines=False)
+    keys = [k for k in sorted(layers) if layers[k].kind == "ir"]
+    groups = [shape_group(layers[k]) for k in keys]
+    factor = {g: 1.0 + 0.3 * (i % 3) for i, g in enumerate(sorted(set(groups)))}
+    truth = np.zeros(len(FEATURES))
+    truth[[1, 2, 6]] = [0.5, 0.3, 0.02]
+    x = np.array([features(layers[k], 0.1, 1.0) for k in keys])
+    y = x @ truth * np.array([factor[g] for g in groups])
+    level_only = cross_validate(Rows(keys, x, y, np.zeros(len(y)), groups, np.zeros(len(y), dtype=bool)))
+    assert level_only["mape_pct"] > 10 and level_only["mape_if_shape_level_known_pct"] < level_only["mape_pct"] / 5
+    scatter = y * np.where(np.arange(len(y)) % 2, 1.2, 0.8)
+    noisy = cross_validate(Rows(keys, x, scatter, np.zeros(len(y)), groups, np.zeros(len(y), dtype=bool)))
+    assert noisy["mape_if_shape_level_known_pct"] > 5
+    assert noisy["mape_if_shape_level_known_pct"] <= noisy["mape_pct"]
+
+
 def test_transfer_fits_published_deltas_not_the_estimated_absolute_values() -> None:
     """Like HW-NAS-Bench: some target entries are a published delta against a skip conv plus an estimate
     of that conv's cost (here 3x too high). Fitted as deltas, the estimate cannot bias the model."""
