@@ -462,9 +462,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1: the stable choice)")
     p.add_argument("--target-seconds", type=float, default=0.3, help="timing per layer (default 0.3)")
     p.add_argument("--no-baselines", action="store_true", help="do not add the baselines' layers")
-    p.add_argument("--passes", type=int, default=1, choices=(1, 2),
-                   help="2: measure every key in two sweeps minutes apart (a third where they disagree); twice the "
-                        "time, steadier on a shared machine (rebuilds agree within 5 %% for 92-93 %% of keys vs 84-94 %%)")
+    p.add_argument("--passes", type=int, default=2, choices=(1, 2),
+                   help="2 (default): every key in two sweeps minutes apart, a third where they disagree by > 3 %%; "
+                        "1: one sweep, about 40 %% of the timing, less steady on a shared machine (measured here: "
+                        "rebuilds agree within 5 %% for 92-96 %% of keys with two sweeps, 80-94 %% with one)")
     p.set_defaults(handler=cmd_latency_build)
 
     p = lat.add_parser("validate", help="compare predictions with end-to-end measurement of random archs")
