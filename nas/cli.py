@@ -464,8 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baselines", action="store_true", help="do not add the baselines' layers")
     p.add_argument("--passes", type=int, default=2, choices=(1, 2),
                    help="2 (default): every key in two sweeps minutes apart, a third where they disagree by > 3 %%; "
-                        "1: one sweep, about 40 %% of the timing, less steady on a shared machine (measured here: "
-                        "rebuilds agree within 5 %% for 92-96 %% of keys with two sweeps, 80-94 %% with one)")
+                        "1: one sweep, about 40 %% of the timing, less steady on a shared machine "
+                        "(docs/DESIGN_NOTES.md, 'Per-key stability')")
     p.set_defaults(handler=cmd_latency_build)
 
     p = lat.add_parser("validate", help="compare predictions with end-to-end measurement of random archs")

@@ -10,15 +10,13 @@ By default (``passes=2``) every key is measured in two sweeps, minutes apart, so
 of the machine cannot decide an entry: two measurements within ``AGREEMENT`` of each other are
 averaged, otherwise (or when one of them saw too few steady chunks) a third one is taken and the median
 kept. Each entry lists its ``measurements``; a build interrupted between the sweeps resumes with the
-second. With one pass (``passes=1``, half the timing) it instead re-measures entries whose chunk ratios
-scattered too much or that saw too few steady-state chunks, keeping the steadier measurement (the
-other goes to history).
+second. With one pass (``passes=1``, about 40 % of the timing) it instead re-measures entries whose
+chunk ratios scattered too much or that saw too few steady-state chunks, keeping the steadier
+measurement (the other goes to history).
 
-Why two sweeps are the default (session 6, 100 random keys, six sweeps in a noisy hour): a key's
-outliers are one-off, one measurement of six off by 6-17 % while the others agree within 1-2 %. Two
-single sweeps agreed within +-5 % for 80-94 % of keys (median 86 %); two builds by the two-sweep rule
-95-96 % (three sweeps' medians: 96-97 %). A third measurement was needed for 23-33 % of keys, so a
-build spends about 2.6x one sweep's timing.
+Two sweeps are the default because on a shared machine a key's outliers are one-off (one measurement
+off by 6-17 % while the others agree within 1-2 %), which a second sweep and a tie-breaking third
+catch; the measurements are in docs/DESIGN_NOTES.md, "Per-key stability".
 """
 
 from __future__ import annotations
@@ -135,7 +133,7 @@ def build_table(device: str, spaces: list[str], runtime: Runtime, baselines: boo
 
 
 def measure_into(table: LatencyTable, timer: Timer, layers: dict[str, Layer], keys: list[str], target_s: float,
-                 passes: int = 1, show_progress: bool = False, after_each: Callable[[], None] = lambda: None) -> None:
+                 passes: int, show_progress: bool = False, after_each: Callable[[], None] = lambda: None) -> None:
     """Measure ``keys`` into ``table`` (one or two sweeps, see the module docstring)."""
     label = f"measuring {table.device}" + (" (sweep 1 of 2)" if passes == 2 else "")
     for key in progress(keys, len(keys), label, show_progress):
