@@ -354,6 +354,10 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
     for n, m in report["held_out_by_samples"].items():
         print(f"  from {n:>3} target keys: MAPE {m['mape_pct']:.1f}%, {m['within_10pct']:.0f}% within 10%, "
               f"Spearman {m['spearman_rho']:.3f}")
+    ends = report["ends_factor"]
+    if ends["anchors"]:
+        print(f"  predicted stems and heads x{ends['factor']:.3f}: the level of the target's own "
+              f"({', '.join(ends['anchors'])}: {ends['target_ms']:.3f} ms, the model says {ends['model_ms']:.3f} ms)")
     return 0
 
 

@@ -272,6 +272,44 @@ def test_transfer_fits_published_deltas_not_the_estimated_absolute_values() -> N
     np.testing.assert_allclose([target.entries[k].ms for k in predicted], [ms[k] for k in predicted], rtol=1e-6)
 
 
+def test_transfer_brings_predicted_stems_and_heads_to_the_level_of_the_targets_own() -> None:
+    """The target's one stem and head cost 1.5x what the block model says: every other width's stem and
+    head is predicted at 1.5x too (blocks are untouched); without such entries nothing is rescaled."""
+    from nas.latency.predict import FEATURES, features, transfer
+    from nas.latency.table import Entry, LatencyTable
+
+    layers = layers_for(["mbv2"], baselines=False)
+    truth = np.zeros(len(FEATURES))
+    truth[[0, 1, 2, 6]] = [0.05, 0.5, 0.3, 0.02]
+    source_ms = {k: 0.01 + 0.001 * (i % 7) for i, k in enumerate(layers)}
+    ms = {k: float(features(layer, source_ms[k], 1.0) @ truth) for k, layer in layers.items()}
+    source = LatencyTable({"device": "src"}, {k: Entry(v, 0.0, 1, "measured") for k, v in source_ms.items()}, None)
+    ends = sorted(k for k in layers if layers[k].kind in ("stem", "head"))
+    assert len(ends) >= 4  # several widths: one stem and one head to anchor, others to predict
+    anchored = [next(k for k in ends if k.startswith("stem")), next(k for k in ends if k.startswith("head"))]
+
+    def target_table(with_ends: bool) -> LatencyTable:
+        target = LatencyTable({"device": "tgt"}, {}, None)
+        for key in [k for k in sorted(layers) if layers[k].kind == "ir"][::4]:
+            target.entries[key] = Entry(ms[key], 0.0, 0, "imported")
+        for key in anchored if with_ends else []:
+            target.entries[key] = Entry(1.5 * ms[key], 0.0, 0, "imported")
+        return target
+
+    target = target_table(True)
+    report = transfer(source, target, layers, cache_mb=1.0)
+    assert report["ends_factor"]["factor"] == pytest.approx(1.5) and report["ends_factor"]["anchors"] == sorted(anchored)
+    for key in ends:
+        expected = 1.5 * ms[key]
+        assert target.entries[key].ms == pytest.approx(expected, rel=1e-6), key
+        assert (target.entries[key].origin == "predicted") == (key not in anchored)
+    blocks = [k for k, e in target.entries.items() if e.origin == "predicted" and layers[k].kind == "ir"]
+    np.testing.assert_allclose([target.entries[k].ms for k in blocks], [ms[k] for k in blocks], rtol=1e-6)
+    plain = target_table(False)
+    assert transfer(source, plain, layers, cache_mb=1.0)["ends_factor"] == {"factor": 1.0, "anchors": []}
+    np.testing.assert_allclose([plain.entries[k].ms for k in ends], [ms[k] for k in ends], rtol=1e-6)
+
+
 def test_cost_splits_depthwise_macs_and_counts_outputs() -> None:
     from nas.arch import Layer
     from nas.model import layer_cost
