@@ -47,12 +47,12 @@ def main() -> None:
     pareto = json.loads((Path("runs") / args.name / "pareto.json").read_text())
     if args.rejudge:  # the resumed process only re-judged: the run's own time is the one recorded
         pareto.update({k: previous[k] for k in ("seconds", "training_seconds", "overhead_fraction")})
-        args.extra = previous["command"].split()[4:]
+        args.extra = previous.get("extra_options", previous["command"].split()[4:])  # older results: no list
         args.conditions = previous["conditions"] + "; judged again from the cached trainings"
     best = max(pareto["front"], key=lambda c: c["accuracy"]) if pareto["front"] else None
     base = pareto.get("baseline")
     document = {"bench": "default_search", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "command": " ".join(["nas", "search", "--name", args.name, *args.extra]),
+                "command": " ".join(["nas", "search", "--name", args.name, *args.extra]), "extra_options": args.extra,
                 "conditions": args.conditions, "wall_seconds": wall, **pareto}
     if best and base:
         document["comparison"] = compare_to_baseline(best.get("accuracies", [best["accuracy"]]), base["accuracies"],
