@@ -6,7 +6,8 @@ plays the device, a designed sample of its keys plays the measurements, and the 
 
 * Predictor: per block group (kind, SE, stride, residual), a non-negative linear model on the work
   terms of :func:`nas.latency.predict.features` (dense and depthwise MACs, activation and weight
-  megabytes, a constant), fitted on relative error: the transfer model without a source device.
+  megabytes, a constant), fitted on relative error: :class:`nas.latency.predict.TransferModel`
+  without the source-device term.
 * Designed sample: in every group, keys evenly spaced over its range of MACs (at least 6 per group,
   one per model term and one more), with a seeded jitter; ``--draws`` samples per fraction.
 * Judged twice: per key, held-out MAPE and % within +-5/10 % against the measured entries; end to end,
@@ -30,11 +31,10 @@ import numpy as np
 
 from nas.arch import Layer
 from nas.latency.build import layers_for
-from nas.latency.predict import FEATURES, features
+from nas.latency.predict import ENDS, FEATURES, TransferModel, features
 from nas.latency.table import Entry, LatencyTable, load_table
 from nas.latency.validate import REPORTS_DIR, report, samples_from_reports
 from nas.space import available_spaces
-from nas.stats import nonnegative_least_squares
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TERMS = [FEATURES.index(name) for name in ("dense_mmacs", "depthwise_mmacs", "activation_mb", "weight_mb", "per_block")]
@@ -68,10 +68,8 @@ def predict_rest(x: np.ndarray, y: np.ndarray, groups: np.ndarray, measured: np.
     predicted = np.empty(len(rest))
     for group in set(groups[rest]):
         train = measured[groups[measured] == group]
-        scale = 1.0 / y[train]
-        weights = nonnegative_least_squares(x[train] * scale[:, None], y[train] * scale)
         where = groups[rest] == group
-        predicted[where] = np.maximum(x[rest[where]] @ weights, 1e-6)
+        predicted[where] = TransferModel.fit(x[train], y[train]).predict(x[rest[where]])
     return predicted
 
 
@@ -94,7 +92,7 @@ def main() -> None:
     spaces = available_spaces()
     layers = layers_for(spaces, True)
     keys = sorted(k for k in layers if k in table.entries and table.entries[k].origin == "measured"
-                  and layers[k].kind not in ("stem", "head"))  # a handful each: always measured
+                  and layers[k].kind not in ENDS)  # a handful each: always measured
     x = np.array([features(layers[k], 0.0)[TERMS] for k in keys])
     y = np.array([table.entries[k].ms for k in keys])
     groups = np.array([block_group(layers[k]) for k in keys])

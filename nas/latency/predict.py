@@ -54,6 +54,9 @@ from nas.stats import nonnegative_least_squares, spearman_rho
 
 FEATURES = ("dense_mmacs", "depthwise_mmacs", "activation_mb", "weight_mb", "weight_mb_beyond_cache", "source_ms",
             "per_block")
+ENDS = ("stem", "head")
+"""Layer kinds that are never training rows (one of each per network; HW-NAS-Bench fixes only their sum):
+their predictions are brought to the target's level by :func:`ends_factor`."""
 DEFAULT_CACHE_MB = 1.0
 """The target's last-level cache when the user does not say (Raspberry Pi 4: 1 MB L2)."""
 
@@ -124,7 +127,7 @@ def training_rows(source: LatencyTable, target: LatencyTable, layers: dict[str, 
     for key, layer in layers.items():
         entry = target.entries.get(key)
         if (entry is None or entry.origin == "predicted" or key not in source.entries
-                or layer.kind in ("stem", "head")):
+                or layer.kind in ENDS):
             continue
         row = features(layer, source.entries[key].ms, cache_mb)
         reference = entry.extra.get("relative_to") if entry.origin == "imported" else None
@@ -191,10 +194,6 @@ def _few_shot(rows: Rows, n_train: int, repeats: int = 5) -> dict[str, float]:
     return {**{k: float(np.mean([r[k] for r in runs])) for k in ("mape_pct", "within_10pct", "spearman_rho",
                                                                  "mape_if_shape_level_known_pct")},
             "n_keys": runs[0]["n_keys"], "n_shapes": runs[0]["n_shapes"], "n_train": n_train, "draws": repeats}
-
-
-ENDS = ("stem", "head")
-"""Layer kinds that are not fitted (one or two per network, and HW-NAS-Bench only fixes their sum)."""
 
 
 def ends_factor(model: TransferModel, source: LatencyTable, target: LatencyTable, layers: dict[str, Layer],
