@@ -218,6 +218,56 @@ def cmd_latency_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_calibration(calibration: dict, archs: int) -> None:
+    kinds = ", ".join(f"{k} x{v:.3f}" for k, v in calibration["scale_by_kind"].items())
+    weight = f"; weights {calibration['ms_per_weight_mb']:.4f} ms/MB" if "ms_per_weight_mb" in calibration else ""
+    print(f"calibration fitted on {archs} archs: {kinds}; others x{calibration['scale']:.3f}{weight}; "
+          f"offset {calibration['offset_ms']:+.4f} ms")
+
+
+def cmd_latency_calibrate(args: argparse.Namespace) -> int:
+    """Fit a table's calibration on end-to-end measurements kept in validation CSVs, with no timing.
+
+    Why: re-fitting after a table changes (or trying a calibration model) should not cost an hour of
+    re-measuring archs that are already measured; and a calibration written into a shipped table must
+    come from a command, so that anyone can reproduce it. ``--judge`` re-predicts other stored
+    measurements with the new calibration (held out: they may share no arch with the fit).
+    """
+    import copy
+
+    from nas.latency.table import load_table
+    from nas.latency.validate import apply_calibration, fit_calibration, report, samples_from_reports
+    from nas.space import iter_spaces
+
+    table = load_table(args.device)
+    fit = samples_from_reports(table, args.fit_from)
+    judged = [(path, samples_from_reports(table, [path])) for path in args.judge or []]
+    used = {str(s.arch) for s in fit}
+    for path, samples in judged:
+        shared = sum(str(s.arch) in used for s in samples)
+        if shared:
+            raise NasError(f"{path}: {shared} of its archs are also in --fit-from; judge on measurements the fit "
+                           "did not see (e.g. the validation CSVs of another --seed)")
+    calibration = fit_calibration(table, fit)
+    spaces = sorted(space.name for space in iter_spaces() if any(space.contains(s.arch) for s in fit))
+    source = "measurements in " + ", ".join(args.fit_from)
+    if args.dry_run:
+        table = copy.deepcopy(table)
+        table.meta["calibration"] = {**calibration, "fitted_on": len(fit)}
+    else:
+        apply_calibration(table, calibration, fit, spaces, source)
+    _print_calibration(calibration, len(fit))
+    print(f"{'not written (--dry-run)' if args.dry_run else f'written to {table.path}'}; spaces {', '.join(spaces)}")
+    if judged:
+        rows = [("judged on", "n", "within 5%", "within 10%", "MAPE %", "RMSE ms", "Kendall tau")]
+        for path, _ in judged:
+            metrics = report(samples_from_reports(table, [path]))
+            rows.append((str(path), str(metrics["n"]), f"{metrics['within_5pct']:.1f}", f"{metrics['within_10pct']:.1f}",
+                         f"{metrics['mape_pct']:.2f}", f"{metrics['rmse_ms']:.4f}", f"{metrics['kendall_tau']:.3f}"))
+        _print_table(rows)
+    return 0
+
+
 def cmd_latency_validate(args: argparse.Namespace) -> int:
     from nas.latency.table import load_table
     from nas.latency.validate import (
@@ -250,10 +300,7 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
     if fit is not None:
         calibration = fit_calibration(table, fit)
         apply_calibration(table, calibration, fit, spaces, source)
-        kinds = ", ".join(f"{k} x{v:.3f}" for k, v in calibration["scale_by_kind"].items())
-        weight = f"; weights {calibration['ms_per_weight_mb']:.4f} ms/MB" if "ms_per_weight_mb" in calibration else ""
-        print(f"calibration fitted on {len(fit)} archs: {kinds}; others x{calibration['scale']:.3f}{weight}; "
-              f"offset {calibration['offset_ms']:+.4f} ms")
+        _print_calibration(calibration, len(fit))
     rows = [("space", "n", "within 5%", "within 10%", "MAPE %", "RMSE ms", "Kendall tau", "repeat within 5%", "report")]
     for name, archs in fresh.items():
         samples = measure_archs(table, archs, passes=args.passes)
@@ -483,6 +530,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit-from", nargs="+", metavar="CSV", help="first fit the calibration on end-to-end "
                    "measurements kept in earlier validation CSVs (no re-measuring); then validate on --seed")
     p.set_defaults(handler=cmd_latency_validate)
+
+    p = lat.add_parser("calibrate", help="fit a table's calibration on stored end-to-end measurements (no timing)")
+    p.add_argument("--device", required=True)
+    p.add_argument("--fit-from", nargs="+", required=True, metavar="CSV",
+                   help="validation CSVs written by 'nas latency validate' on this host (measured_ms column)")
+    p.add_argument("--judge", nargs="+", metavar="CSV", help="other validation CSVs to re-predict with the new "
+                   "calibration (held-out figures; nothing is re-measured and the CSVs are not rewritten)")
+    p.add_argument("--dry-run", action="store_true", help="print the fit and the judged figures, leave the table as is")
+    p.set_defaults(handler=cmd_latency_calibrate)
 
     p = lat.add_parser("predict", help="predicted latency of one arch")
     p.add_argument("--device", required=True)

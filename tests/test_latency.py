@@ -478,3 +478,44 @@ def test_absolute_timing_keeps_the_fast_state(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(ortbench, "_chunk", lambda run, count: machine.chunk(machine.probe, count))
     timing = ortbench.time_callable(lambda: None, target_s=0.01, chunks=8)
     assert timing.ms == pytest.approx(0.1) and timing.steady >= 8
+
+
+def test_calibrate_fits_stored_measurements_and_judges_held_out_ones(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`nas latency calibrate`: no timing; fits on one set of CSVs, re-predicts another, writes only on request."""
+    from nas.cli import main
+
+    space = load_space("mbv2")
+    rng = np.random.default_rng(3)
+    table = LatencyTable({"device": "c", "runtime": "onnxruntime", "threads": 1, "batch": 1, "overhead_ms": 0.02},
+                         {k: Entry(float(rng.uniform(0.01, 0.2))) for k in space.layers()})
+    path = table.save(tmp_path / "c.json")
+
+    def measured(arch):  # noqa: ANN001, ANN202
+        return 0.3 + sum((1.25 if k.startswith("ir|") else 1.0) * table.entries[k].ms for k in arch.keys())
+
+    def csv_of(name: str, seed: int) -> Path:
+        archs = space.sample_random(40, seed=seed)
+        samples = [Sample(a, table.raw_sum(a), table.predict(a), measured(a), 0.0) for a in archs]
+        return write_report(table, name, samples, {}, directory=tmp_path)["csv"]
+
+    fit_csv, judge_csv = csv_of("fit", 1), csv_of("judge", 2)
+    before = path.read_text()
+    argv = ["latency", "calibrate", "--device", str(path), "--fit-from", str(fit_csv), "--judge", str(judge_csv)]
+    assert main([*argv, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "ir x1.250" in out and "not written" in out and "mbv2" in out.split("spaces ")[1]
+    judged = next(line for line in out.splitlines() if line.startswith(str(judge_csv))).split()
+    assert judged[1:4] == ["40", "100.0", "100.0"]  # n, within 5 %, within 10 %
+    assert path.read_text() == before
+    assert main(argv) == 0
+    calibration = load_table(path).meta["calibration"]
+    assert calibration["scale_by_kind"]["ir"] == pytest.approx(1.25, rel=1e-4) and calibration["fitted_on"] == 40
+    assert "mbv2" in calibration["spaces"] and "shufflenet_v2" not in calibration["spaces"]
+    assert str(fit_csv) in calibration["seed"]
+    # judging on the fit's own archs is refused, and the table is left as it was
+    written = path.read_text()
+    capsys.readouterr()
+    assert main(["latency", "calibrate", "--device", str(path), "--fit-from", str(fit_csv), "--judge", str(fit_csv)]) == 2
+    assert "also in --fit-from" in capsys.readouterr().err
+    assert path.read_text() == written
