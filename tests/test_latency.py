@@ -157,6 +157,9 @@ def test_fit_from_earlier_reports_and_repeatability(tmp_path: Path) -> None:
     again = samples_from_reports(table, [paths["csv"]])
     assert [s.measured_ms for s in again] == pytest.approx([1.0, 1.2])
     assert again[0].predicted_ms == pytest.approx(table.predict(ARCH))
+    other = LatencyTable({**table.meta, "device": "other"}, table.entries)
+    with pytest.raises(TableError, match="measured for table 't'.*not 'other'"):
+        samples_from_reports(other, [paths["csv"]])
     bad = tmp_path / "bad.csv"
     bad.write_text("arch,measured_ms\nnot-an-arch,1.0\n")
     with pytest.raises(TableError, match="not a validation CSV"):

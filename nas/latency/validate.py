@@ -94,6 +94,7 @@ def samples_from_reports(table: LatencyTable, paths: list[str] | list[Path]) -> 
     """
     archs, measured, spreads = [], [], []
     for path in paths:
+        _check_measured_for(table, Path(path))
         try:
             with open(path, newline="") as handle:
                 for row in csv.DictReader(handle):
@@ -105,6 +106,22 @@ def samples_from_reports(table: LatencyTable, paths: list[str] | list[Path]) -> 
     if not archs:
         raise TableError("no measured archs in " + ", ".join(map(str, paths)))
     return samples_from(table, archs, np.array(measured), np.array(spreads))
+
+
+def _check_measured_for(table: LatencyTable, csv_path: Path) -> None:
+    """Refuse measurements that the report beside the CSV says were taken for another table.
+
+    End-to-end milliseconds of another device (or of a table in other units) would fit a calibration
+    that is silently wrong. A CSV without its report (the kept ``calibration_fit`` files) is taken as is.
+    """
+    report_path = csv_path.with_suffix(".json")
+    try:
+        device = json.loads(report_path.read_text()).get("device")
+    except (OSError, ValueError, AttributeError):
+        return
+    if device is not None and device != table.device:
+        raise TableError(f"{csv_path}: measured for table {device!r} (says {report_path.name}), not {table.device!r}; "
+                         f"use {table.device!r}'s own validation CSVs")
 
 
 def kind_sums(table: LatencyTable, arch: Arch) -> dict[str, float]:
