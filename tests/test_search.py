@@ -230,6 +230,20 @@ def test_bad_search_input_is_one_line(tmp_path: Path, args: list[str], fragment:
     assert fragment in lines[-1] and "Traceback" not in result.stderr
 
 
+def test_storage_without_its_driver_names_the_package(tmp_path: Path) -> None:
+    pytest.importorskip("sqlalchemy")
+    try:
+        import psycopg2  # noqa: F401
+        pytest.skip("psycopg2 is installed: the URL would fail to connect instead")
+    except ImportError:
+        pass
+    result = _nas("search", "--data", "synthetic", "--runs-dir", str(tmp_path), "--trials", "1",
+                  "--storage", "postgresql://nobody@127.0.0.1:1/x")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install psycopg2-binary" in lines[0]
+
+
 def test_sigkill_mid_run_then_resume_keeps_finished_trials(tmp_path: Path) -> None:
     config = _config(tmp_path, trials=4, name="killed")
     path = tmp_path / "config.yaml"

@@ -75,6 +75,16 @@ def make_storage(url: str) -> optuna.storages.BaseStorage | str:
     return storage
 
 
+DRIVERS = {"postgresql": "psycopg2-binary", "mysql": "PyMySQL (and a mysql+pymysql:// URL)"}
+"""The pip package SQLAlchemy needs for a storage URL's database (SQLite needs none)."""
+
+
+def _driver_hint(url: str) -> str:
+    dialect = url.split(":", 1)[0].split("+", 1)[0]
+    package = DRIVERS.get(dialect)
+    return f"pip install {package}" if package else "install the SQLAlchemy driver for that database"
+
+
 def open_study(config: SearchConfig) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -83,6 +93,9 @@ def open_study(config: SearchConfig) -> optuna.Study:
                                     load_if_exists=True)
         if study.trials:  # resuming: continue the random stream instead of replaying it from the seed
             study.sampler = make_sampler(config, offset=len(study.trials))
+    except ImportError:  # SQLAlchemy found no driver for the URL's database
+        raise NasError(f"cannot open study storage {config.storage_url()!r}: its database driver is not installed; "
+                       f"{_driver_hint(config.storage_url())}") from None
     except Exception as exc:  # storage backends raise many types (sqlalchemy, OSError, ...)
         raise NasError(f"cannot open study storage {config.storage_url()!r}: {exc.__class__.__name__}: "
                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
