@@ -222,12 +222,14 @@ def _nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     (["--device", "nope"], "no latency table for device 'nope'"),
     (["--storage", "sqlite:////nonexistent/dir/x.db"], "cannot open study storage"),
     (["--resume", "never-ran"], "no run to resume"),
+    (["--backend", "ray", "--storage", "sqlite:///x.db"], "drop --storage"),
 ])
 def test_bad_search_input_is_one_line(tmp_path: Path, args: list[str], fragment: str) -> None:
     result = _nas("search", "--data", "synthetic", "--runs-dir", str(tmp_path), "--trials", "1", *args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert fragment in lines[-1] and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir()), "a search that cannot start leaves no run folder behind"
 
 
 def test_storage_without_its_driver_names_the_package(tmp_path: Path) -> None:
@@ -242,6 +244,7 @@ def test_storage_without_its_driver_names_the_package(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install psycopg2-binary" in lines[0]
+    assert not list(tmp_path.iterdir())
 
 
 def test_sigkill_mid_run_then_resume_keeps_finished_trials(tmp_path: Path) -> None:

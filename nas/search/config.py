@@ -99,6 +99,9 @@ class SearchConfig:
             raise ConfigError(f"unknown sampler {self.sampler!r}; allowed: {', '.join(SAMPLERS)}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; allowed: {', '.join(BACKENDS)}")
+        if self.backend == "ray" and self.storage:
+            raise ConfigError("--storage is the Optuna backend's study database; with --backend ray each trial is "
+                              "recorded in the run's evaluations.jsonl (resume with --resume): drop --storage")
         if self.trials < 1:
             raise ConfigError(f"trials must be at least 1, got {self.trials}")
         if self.workers < 1:

@@ -85,6 +85,23 @@ def _driver_hint(url: str) -> str:
     return f"pip install {package}" if package else "install the SQLAlchemy driver for that database"
 
 
+def storage_error(url: str, exc: Exception) -> NasError:
+    """One line for a storage that cannot be opened; a missing driver names the package to install."""
+    if isinstance(exc, ImportError):  # SQLAlchemy found no driver for the URL's database
+        return NasError(f"cannot open study storage {url!r}: its database driver is not installed; {_driver_hint(url)}")
+    return NasError(f"cannot open study storage {url!r}: {exc.__class__.__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def check_storage(url: str) -> None:
+    """Open a user-given storage once, so that a URL that cannot work fails before a run folder exists."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        make_storage(url) if url.startswith("sqlite:") else optuna.storages.RDBStorage(url)
+    except Exception as exc:  # noqa: BLE001 (reported as one line, see storage_error)
+        raise storage_error(url, exc) from None
+
+
 def open_study(config: SearchConfig) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -93,12 +110,8 @@ def open_study(config: SearchConfig) -> optuna.Study:
                                     load_if_exists=True)
         if study.trials:  # resuming: continue the random stream instead of replaying it from the seed
             study.sampler = make_sampler(config, offset=len(study.trials))
-    except ImportError:  # SQLAlchemy found no driver for the URL's database
-        raise NasError(f"cannot open study storage {config.storage_url()!r}: its database driver is not installed; "
-                       f"{_driver_hint(config.storage_url())}") from None
     except Exception as exc:  # storage backends raise many types (sqlalchemy, OSError, ...)
-        raise NasError(f"cannot open study storage {config.storage_url()!r}: {exc.__class__.__name__}: "
-                       f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise storage_error(config.storage_url(), exc) from None
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
         log.info("marked trial %d (left running by an interrupted process) as failed", trial.number)

@@ -89,6 +89,10 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
         from nas.search.ray_driver import _check_address
 
         _check_address(config.address)
+    if config.backend == "optuna" and config.storage:
+        from nas.search.optuna_driver import check_storage
+
+        check_storage(config.storage)
     context = SearchContext(config)
     context.data  # noqa: B018 (fail on missing data before creating anything)
     run_dir.mkdir(parents=True, exist_ok=True)
