@@ -219,10 +219,16 @@ def cmd_latency_build(args: argparse.Namespace) -> int:
 
 
 def _print_calibration(calibration: dict, archs: int) -> None:
-    kinds = ", ".join(f"{k} x{v:.3f}" for k, v in calibration["scale_by_kind"].items())
+    errors = calibration.get("relative_se_by_kind", {})
+    kinds = ", ".join(f"{k} x{v:.3f}" + (f" (+-{errors[k] * 100:.0f}%)" if k in errors else "")
+                      for k, v in calibration["scale_by_kind"].items())
     weight = f"; weights {calibration['ms_per_weight_mb']:.4f} ms/MB" if "ms_per_weight_mb" in calibration else ""
     print(f"calibration fitted on {archs} archs: {kinds}; others x{calibration['scale']:.3f}{weight}; "
           f"offset {calibration['offset_ms']:+.4f} ms")
+    loose = sorted(k for k, e in errors.items() if e > 0.25)
+    if loose:
+        print(f"  poorly determined (standard error > 25 %): {', '.join(loose)}: nearly the same in every arch, so "
+              "they trade off against the offset; read them with it, not as costs (docs/DESIGN_NOTES.md, 'Calibration')")
 
 
 def cmd_latency_calibrate(args: argparse.Namespace) -> int:

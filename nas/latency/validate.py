@@ -158,7 +158,8 @@ def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int =
               ) -> tuple[np.ndarray, float, float, float]:
         """Factors of ``kinds``, the shared factor of the other kinds, the weight term and the offset.
 
-        With ``shared_fixed`` the other kinds are taken at that factor instead of being fitted.
+        With ``shared_fixed`` the other kinds are taken at that factor instead of being fitted. Leaves the
+        standard errors of the factors of ``kinds`` in ``errors`` (see the end of ``fit_calibration``).
         """
         columns = [[row.get(k, 0.0) for row in sums] for k in kinds]
         others = np.array([sum(v for k, v in row.items() if k not in kinds) for row in sums])
@@ -171,12 +172,16 @@ def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int =
         target = measured - (others * shared_fixed if shared_fixed is not None else 0.0)
         design = np.array(columns).T * weights[:, None]
         coef, *_ = np.linalg.lstsq(design, target * weights, rcond=None)
+        residual = target * weights - design @ coef
+        variance = float(residual @ residual) / max(1, len(residual) - len(coef))
+        errors[:] = np.sqrt(np.maximum(np.diag(np.linalg.pinv(design.T @ design)) * variance, 0.0))[: len(kinds)]
         if shared_fixed is not None:
             shared = shared_fixed
         else:
             shared = float(coef[len(kinds)]) if fit_shared else float(np.mean(coef[: len(kinds)]))
         return coef[: len(kinds)], shared, float(coef[-2]) if with_weight else 0.0, float(coef[-1])
 
+    errors: list[float] = []
     with_weight = weight_term
     factors, shared, per_mb, offset = solve(own, with_weight)
     if with_weight and per_mb <= 0:
@@ -198,6 +203,9 @@ def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int =
                                    "offset_ms": offset - shared * table.overhead_ms}
     if with_weight:
         calibration["ms_per_weight_mb"] = per_mb
+    # how well the data pin each kind's factor: a kind that is nearly the same in every arch (stem, head)
+    # trades off against the offset; fitted on 40 archs its factor swung from 0.4 to 14 (DESIGN_NOTES)
+    calibration["relative_se_by_kind"] = {k: float(e / c) for k, c, e in zip(own, factors, errors)}
     return calibration
 
 
