@@ -239,10 +239,8 @@ def cmd_latency_calibrate(args: argparse.Namespace) -> int:
     come from a command, so that anyone can reproduce it. ``--judge`` re-predicts other stored
     measurements with the new calibration (held out: they may share no arch with the fit).
     """
-    import copy
-
     from nas.latency.table import load_table
-    from nas.latency.validate import apply_calibration, fit_calibration, report, samples_from_reports
+    from nas.latency.validate import apply_calibration, fit_calibration, report, repredicted, samples_from_reports
     from nas.space import iter_spaces
 
     table = load_table(args.device)
@@ -257,17 +255,13 @@ def cmd_latency_calibrate(args: argparse.Namespace) -> int:
     calibration = fit_calibration(table, fit)
     spaces = sorted(space.name for space in iter_spaces() if any(space.contains(s.arch) for s in fit))
     source = "measurements in " + ", ".join(args.fit_from)
-    if args.dry_run:
-        table = copy.deepcopy(table)
-        table.meta["calibration"] = {**calibration, "fitted_on": len(fit)}
-    else:
-        apply_calibration(table, calibration, fit, spaces, source)
+    apply_calibration(table, calibration, fit, spaces, source, save=not args.dry_run)
     _print_calibration(calibration, len(fit))
     print(f"{'not written (--dry-run)' if args.dry_run else f'written to {table.path}'}; spaces {', '.join(spaces)}")
     if judged:
         rows = [("judged on", "n", "within 5%", "within 10%", "MAPE %", "RMSE ms", "Kendall tau")]
-        for path, _ in judged:
-            metrics = report(samples_from_reports(table, [path]))
+        for path, samples in judged:
+            metrics = report(repredicted(table, samples))
             rows.append((str(path), str(metrics["n"]), f"{metrics['within_5pct']:.1f}", f"{metrics['within_10pct']:.1f}",
                          f"{metrics['mape_pct']:.2f}", f"{metrics['rmse_ms']:.4f}", f"{metrics['kendall_tau']:.3f}"))
         _print_table(rows)

@@ -86,6 +86,12 @@ def samples_from(table: LatencyTable, archs: list[Arch], measured: np.ndarray, s
             for a, p, m, s in zip(archs, predicted, measured, spreads)]
 
 
+def repredicted(table: LatencyTable, samples: list[Sample]) -> list[Sample]:
+    """The same measurements predicted again with ``table`` as it is now (e.g. after a new calibration)."""
+    return samples_from(table, [s.arch for s in samples], np.array([s.measured_ms for s in samples]),
+                        np.array([s.spread for s in samples]))
+
+
 def samples_from_reports(table: LatencyTable, paths: list[str] | list[Path]) -> list[Sample]:
     """End-to-end measurements kept in validation CSVs, predicted again with ``table`` as it is now.
 
@@ -155,11 +161,11 @@ def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int =
     own = sorted(k for k, c in counts.items() if c >= min_archs)
 
     def solve(kinds: list[str], with_weight: bool, shared_fixed: float | None = None
-              ) -> tuple[np.ndarray, float, float, float]:
-        """Factors of ``kinds``, the shared factor of the other kinds, the weight term and the offset.
+              ) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+        """Factors of ``kinds`` and their standard errors, the shared factor of the other kinds, the weight
+        term and the offset.
 
-        With ``shared_fixed`` the other kinds are taken at that factor instead of being fitted. Leaves the
-        standard errors of the factors of ``kinds`` in ``errors`` (see the end of ``fit_calibration``).
+        With ``shared_fixed`` the other kinds are taken at that factor instead of being fitted.
         """
         columns = [[row.get(k, 0.0) for row in sums] for k in kinds]
         others = np.array([sum(v for k, v in row.items() if k not in kinds) for row in sums])
@@ -174,19 +180,18 @@ def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int =
         coef, *_ = np.linalg.lstsq(design, target * weights, rcond=None)
         residual = target * weights - design @ coef
         variance = float(residual @ residual) / max(1, len(residual) - len(coef))
-        errors[:] = np.sqrt(np.maximum(np.diag(np.linalg.pinv(design.T @ design)) * variance, 0.0))[: len(kinds)]
+        errors = np.sqrt(np.maximum(np.diag(np.linalg.pinv(design.T @ design)) * variance, 0.0))[: len(kinds)]
         if shared_fixed is not None:
             shared = shared_fixed
         else:
             shared = float(coef[len(kinds)]) if fit_shared else float(np.mean(coef[: len(kinds)]))
-        return coef[: len(kinds)], shared, float(coef[-2]) if with_weight else 0.0, float(coef[-1])
+        return coef[: len(kinds)], errors, shared, float(coef[-2]) if with_weight else 0.0, float(coef[-1])
 
-    errors: list[float] = []
     with_weight = weight_term
-    factors, shared, per_mb, offset = solve(own, with_weight)
+    factors, errors, shared, per_mb, offset = solve(own, with_weight)
     if with_weight and per_mb <= 0:
         with_weight = False
-        factors, shared, per_mb, offset = solve(own, with_weight)
+        factors, errors, shared, per_mb, offset = solve(own, with_weight)
     fixed = None
     while own and (np.any(factors <= 0) or shared <= 0):
         # a kind the data cannot separate (the stem: nearly the same in every arch, so collinear with the
@@ -195,10 +200,10 @@ def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int =
             own = [k for k in own if k != own[int(np.argmin(factors))]]
         else:
             fixed = 1.0
-        factors, shared, per_mb, offset = solve(own, with_weight, fixed)
+        factors, errors, shared, per_mb, offset = solve(own, with_weight, fixed)
     if shared <= 0 or (with_weight and per_mb <= 0):
         own, with_weight = [], False
-        factors, shared, per_mb, offset = solve(own, with_weight)
+        factors, errors, shared, per_mb, offset = solve(own, with_weight)
     calibration: dict[str, Any] = {"scale": shared, "scale_by_kind": {k: float(c) for k, c in zip(own, factors)},
                                    "offset_ms": offset - shared * table.overhead_ms}
     if with_weight:
@@ -210,12 +215,14 @@ def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int =
 
 
 def apply_calibration(table: LatencyTable, calibration: dict[str, Any], samples: list[Sample], spaces: list[str],
-                      seed: int | str) -> None:
+                      seed: int | str, save: bool = True) -> None:
+    """Put ``calibration`` with its provenance into the table's metadata; write the table unless ``save`` is False."""
     table.meta["calibration"] = {**calibration, "fitted_on": len(samples), "spaces": spaces, "seed": seed,
                                  "date": now(), "model": "end_to_end = offset_ms + scale * overhead_ms + "
                                                          "sum over layers of (scale_by_kind[kind] * entry + "
                                                          "ms_per_weight_mb * weight MB of the layer)"}
-    table.save()
+    if save:
+        table.save()
 
 
 def report(samples: list[Sample]) -> dict[str, float]:

@@ -97,7 +97,7 @@ def check_storage(url: str) -> None:
     """Open a user-given storage once, so that a URL that cannot work fails before a run folder exists."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        make_storage(url) if url.startswith("sqlite:") else optuna.storages.RDBStorage(url)
+        optuna.storages.RDBStorage(url)  # connects and creates the schema; open_study opens it for good
     except Exception as exc:  # noqa: BLE001 (reported as one line, see storage_error)
         raise storage_error(url, exc) from None
 
