@@ -476,14 +476,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", default=None, help="nsga2 (default), tpe, random")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--backend", default=None, help="optuna (default) or ray")
-    p.add_argument("--workers", type=int, default=None, help="parallel trials (ray backend)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="trainings side by side: worker processes (optuna) or parallel Ray trials (default 2)")
     p.add_argument("--address", default=None, help="existing Ray cluster address (ray backend)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the run folder)")
     p.add_argument("--name", default=None, help="run name (default: space_device_budget_sampler_time)")
     p.add_argument("--runs-dir", default=None, help="where runs live (default runs/)")
     p.add_argument("--data", default=None, help="CIFAR-10 location (default $NAS_DATA, then the cache)")
     p.add_argument("--eta", type=int, default=None, help="successive-halving reduction factor (default 4)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per training (default: the cores shared out over the workers)")
     p.add_argument("--config", default=None, help="rerun from a run's config.yaml")
     p.add_argument("--resume", default=None, help="continue the run of this name (or folder)")
     p.set_defaults(handler=cmd_search)

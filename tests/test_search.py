@@ -92,6 +92,9 @@ def test_the_finalist_is_judged_by_its_seed_mean_and_a_fallen_finalist_hands_ove
             self.cache.append(SimpleNamespace(arch=str(arch), rung=rung, accuracy=reruns[str(arch)]))
             return self.cache[-1]
 
+        def evaluate_many(self, requests: list, desc: str = "", show_progress: bool = False) -> list:
+            return [self.evaluate(arch, rung, seed) for arch, rung, seed in requests]
+
         def evaluations(self, rung: int) -> list:
             return [e for e in self.cache if e.rung == rung]
 
@@ -150,6 +153,34 @@ def test_model_based_samplers_start_from_the_design_and_random_does_not(tmp_path
     context = SearchContext(config)
     sample_with_optuna(config, context, show_progress=False)
     assert [t.params for t in open_study(config).trials[:4]] == initial_design(config, context)
+
+
+def test_a_training_on_a_worker_process_is_the_training_done_here(tmp_path: Path) -> None:
+    """The pool trains exactly what the in-process evaluator trains (same accuracies, same weights), a
+    request repeated in one batch is trained once, and every finished training is on disk."""
+    from nas.search.context import SearchContext
+    from nas.train import train
+
+    config = _config(tmp_path, name="pool", workers=2, threads=1)
+    config.run_dir.mkdir(parents=True)
+    context = SearchContext(config)
+    first, second = context.space.sample_random(2, seed=3)
+    try:
+        got = context.evaluate_many([(first, 0, 0), (second, 1, 5), (first, 0, 0)])
+    finally:
+        context.close()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        expected_first, _ = train(first, context.data, config.fidelities[0], seed=0)
+        expected_second, model = train(second, context.data, config.fidelities[1], seed=5)
+    finally:
+        torch.set_num_threads(threads)
+    assert [e.accuracy for e in got] == [expected_first.accuracy, expected_second.accuracy, expected_first.accuracy]
+    assert got[1].history == expected_second.history and (got[1].rung, got[1].seed) == (1, 5)
+    saved = torch.load(context.weights_path(second, 1, 5), weights_only=True)  # top rung: weights kept
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    assert len((config.run_dir / "evaluations.jsonl").read_text().splitlines()) == 2
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +278,28 @@ def test_storage_without_its_driver_names_the_package(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *_descendants(child)]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
 def test_sigkill_mid_run_then_resume_keeps_finished_trials(tmp_path: Path) -> None:
     config = _config(tmp_path, trials=4, name="killed")
     path = tmp_path / "config.yaml"
@@ -258,8 +311,14 @@ def test_sigkill_mid_run_then_resume_keeps_finished_trials(tmp_path: Path) -> No
     deadline = time.time() + 120
     while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 2):
         time.sleep(0.2)
+    workers = _descendants(proc.pid)
+    assert workers, "the search trains in worker processes by default (workers: 2)"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "training workers outlived the killed search"
     kept = log.read_text().splitlines()
     assert len(kept) >= 2
     result = _nas("search", "--resume", str(tmp_path / "killed"))

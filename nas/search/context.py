@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nas.arch import Arch, Layer
+from nas.arch import Arch, Layer, parse_arch
 from nas.data import Dataset, load_cifar10
 from nas.errors import NasError
 from nas.latency.table import LatencyTable, available_devices, load_table
+from nas.progress import progress
 from nas.search.config import SearchConfig
+from nas.search.pool import TrainingPool, default_threads
 from nas.space import SearchSpace, load_space
 from nas.stats import pooled_sd
 from nas.train import EpochCallback, Fidelity, train
@@ -88,6 +90,7 @@ class SearchContext:
         self.path = config.run_dir / "evaluations.jsonl"
         self.cache: dict[tuple[str, int, int], Evaluation] = {}
         self.training_seconds = 0.0
+        self._pool: TrainingPool | None = None
         self._load_cache()
 
     @property
@@ -130,7 +133,7 @@ class SearchContext:
 
     def evaluate(self, arch: Arch, rung: int, seed: int | None = None, callback: EpochCallback | None = None,
                  fidelity: Fidelity | None = None, keep_weights: bool = False) -> Evaluation:
-        """Train ``arch`` at a rung (cached); the accuracy is on the held-out validation split."""
+        """Train ``arch`` at a rung in this process (cached); the accuracy is on the held-out validation split."""
         seed = self.config.seed if seed is None else seed
         key = (str(arch), rung, seed)
         if key in self.cache:
@@ -139,14 +142,77 @@ class SearchContext:
         started = time.perf_counter()
         result, model = train(arch, self.data, fidelity, seed=seed, callback=callback)
         self.training_seconds += time.perf_counter() - started
-        if (keep_weights or rung == len(self.fidelities) - 1) and not result.stopped_early:
-            save_weights(model, self.weights_path(arch, rung, seed))
-        evaluation = Evaluation(str(arch), rung, seed, result.accuracy, fidelity.label(), result.seconds,
-                                result.history)
-        if not result.stopped_early:
+        weights = self._weights_to_keep(arch, rung, seed, keep_weights)
+        if weights and not result.stopped_early:
+            save_weights(model, weights)
+        return self._record(Evaluation(str(arch), rung, seed, result.accuracy, fidelity.label(), result.seconds,
+                                       result.history), result.stopped_early)
+
+    def evaluate_many(self, requests: list[tuple[Arch, int, int]], desc: str = "",
+                      show_progress: bool = False) -> list[Evaluation]:
+        """Train several (arch, rung, seed) at once on the run's workers; results in request order.
+
+        With ``workers`` > 1 every training of the run goes to the worker processes (:mod:`nas.search.pool`),
+        even a lone one, so that its result never depends on how the work happened to be scheduled; each
+        is recorded the moment it finishes. With one worker they run here, one after the other. Repeated
+        or cached requests are trained once.
+        """
+        todo = list(dict.fromkeys((str(a), r, s) for a, r, s in requests if (str(a), r, s) not in self.cache))
+        if self.config.workers == 1:
+            for arch_text, rung, seed in progress(todo, len(todo), desc, show_progress and bool(todo)):
+                self.evaluate(parse_arch(arch_text), rung, seed)
+        elif todo:
+            self._evaluate_in_pool(todo, desc, show_progress)
+        return [self.cache[(str(a), r, s)] for a, r, s in requests]
+
+    def _evaluate_in_pool(self, todo: list[tuple[str, int, int]], desc: str, show_progress: bool) -> None:
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        from nas.search.pool import pool_error
+
+        pool = self.pool()
+        started = time.perf_counter()
+        futures = {}
+        for arch_text, rung, seed in todo:
+            weights = self._weights_to_keep(parse_arch(arch_text), rung, seed, False)
+            futures[pool.submit(arch_text, self.fidelities[rung], seed, weights)] = (arch_text, rung, seed)
+        try:
+            for future in progress(as_completed(futures), len(futures), desc, show_progress):
+                arch_text, rung, seed = futures[future]
+                outcome = future.result()
+                self._record(Evaluation(arch_text, rung, seed, outcome["accuracy"], self.fidelities[rung].label(),
+                                        outcome["seconds"], outcome["history"]), outcome["stopped_early"])
+        except BrokenProcessPool:
+            raise pool_error() from None
+        finally:
+            self.training_seconds += time.perf_counter() - started  # wall time spent waiting on the trainings
+
+    def pool(self) -> TrainingPool:
+        """The run's worker processes, started on first use (they load the data once each)."""
+        if self._pool is None:
+            threads = self.config.threads or default_threads(self.config.workers)
+            self._pool = TrainingPool(self.data, self.config.workers, threads)
+            log.info("training on %d worker processes, %d torch thread(s) each", self.config.workers, threads)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes (a training still running is abandoned; finished ones are on disk)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def _weights_to_keep(self, arch: Arch, rung: int, seed: int, keep_weights: bool) -> Path | None:
+        """Weights are kept for top-rung trainings (export reuses them) or when asked."""
+        return self.weights_path(arch, rung, seed) if keep_weights or rung == len(self.fidelities) - 1 else None
+
+    def _record(self, evaluation: Evaluation, stopped_early: bool) -> Evaluation:
+        """A finished training goes to the cache and to disk; one stopped early (pruned) to neither."""
+        if not stopped_early:
             self._append(evaluation)
-            self.cache[key] = evaluation
-        log.info("trained %s at %s: %.4f in %.0fs", arch.id, fidelity.label(), result.accuracy, result.seconds)
+            self.cache[evaluation.key] = evaluation
+        log.info("trained %s at %s: %.4f in %.0fs", parse_arch(evaluation.arch).id, evaluation.fidelity,
+                 evaluation.accuracy, evaluation.seconds)
         return evaluation
 
     def weights_path(self, arch: Arch, rung: int, seed: int) -> Path:

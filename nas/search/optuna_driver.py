@@ -16,6 +16,7 @@ import logging
 
 import optuna
 
+from nas.arch import Arch
 from nas.errors import NasError
 from nas.search.config import SearchConfig
 from nas.search.context import SearchContext
@@ -125,20 +126,55 @@ def _feasible_archs(study: optuna.Study) -> set[str]:
 
 
 def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
-    """Run trials until ``config.trials`` feasible ones are trained; returns the infeasible count."""
+    """Run trials until ``config.trials`` feasible ones are trained; returns the infeasible count.
+
+    Trials are asked in batches of ``config.workers`` feasible, not yet trained archs, trained side by
+    side (:meth:`SearchContext.evaluate_many`) and told in the order they were asked. Synchronous batches
+    keep a run reproducible: what the sampler is told, and when, does not depend on which training
+    happened to finish first.
+    """
     study = open_study(config)
     if not study.trials:  # a new study; a resumed one already holds its design (enqueued trials are stored)
         for params in initial_design(config, context):
             study.enqueue_trial(params, skip_if_exists=True)
     seen = _feasible_archs(study)
     done = len(seen)
-    infeasible = 0
+    counter = {"infeasible": 0}
     bar = None
     if show_progress:
         from tqdm import tqdm
 
         bar = tqdm(total=config.trials, initial=done, desc="rung 0 trials", unit="trial", dynamic_ncols=True)
     while done < config.trials:
+        batch, repeats = _ask_batch(study, config, context, seen, min(config.workers, config.trials - done), counter)
+        evaluations = context.evaluate_many([(arch, 0, config.seed) for _, arch, _ in batch])
+        for (trial, arch, latency), evaluation in zip(batch, evaluations):
+            trial.set_user_attr("accuracy_rung0", evaluation.accuracy)
+            study.tell(trial, [evaluation.accuracy, latency])
+            seen.add(str(arch))
+            done += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(acc=f"{evaluation.accuracy:.3f}", ms=f"{latency:.2f}", rejected=counter["infeasible"])
+        for trial, arch, latency in repeats:  # an arch asked twice in one batch: told once it is trained
+            accuracy = context.evaluate(arch, 0).accuracy
+            trial.set_user_attr("accuracy_rung0", accuracy)
+            study.tell(trial, [accuracy, latency])
+    if bar is not None:
+        bar.close()
+    return counter["infeasible"]
+
+
+Asked = tuple[optuna.trial.Trial, Arch, float]
+
+
+def _ask_batch(study: optuna.Study, config: SearchConfig, context: SearchContext, seen: set[str], size: int,
+               counter: dict[str, int]) -> tuple[list[Asked], list[Asked]]:
+    """Ask until ``size`` new feasible archs are found. Over-budget archs are told at once (infeasible, untrained),
+    an arch already trained is told its cached accuracy; neither counts. Returns the new ones and repeats of them."""
+    batch: list[Asked] = []
+    repeats: list[Asked] = []
+    while len(batch) < size:
         trial = study.ask()
         arch = context.space.sample_trial(trial)
         latency = context.latency(arch)
@@ -148,22 +184,18 @@ def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progre
         if latency > context.budget_ms:
             trial.set_user_attr("feasible", False)
             study.tell(trial, [0.0, latency])
-            infeasible += 1
-            if infeasible > MAX_INFEASIBLE_PER_TRIAL * config.trials:
-                raise NasError(f"{infeasible} sampled archs were over the {context.budget_ms:g} ms budget; the budget "
-                               f"is too tight for this space (fastest: {context.fastest_ms:.3f} ms)")
+            counter["infeasible"] += 1
+            if counter["infeasible"] > MAX_INFEASIBLE_PER_TRIAL * config.trials:
+                raise NasError(f"{counter['infeasible']} sampled archs were over the {context.budget_ms:g} ms budget; "
+                               f"the budget is too tight for this space (fastest: {context.fastest_ms:.3f} ms)")
             continue
         trial.set_user_attr("feasible", True)
-        evaluation = context.evaluate(arch, 0)
-        trial.set_user_attr("accuracy_rung0", evaluation.accuracy)
-        study.tell(trial, [evaluation.accuracy, latency])
         if str(arch) in seen:
-            continue
-        seen.add(str(arch))
-        done += 1
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(acc=f"{evaluation.accuracy:.3f}", ms=f"{latency:.2f}", rejected=infeasible)
-    if bar is not None:
-        bar.close()
-    return infeasible
+            accuracy = context.evaluate(arch, 0).accuracy  # cached: trained by an earlier trial
+            trial.set_user_attr("accuracy_rung0", accuracy)
+            study.tell(trial, [accuracy, latency])
+        elif any(str(arch) == str(other) for _, other, _ in batch):
+            repeats.append((trial, arch, latency))
+        else:
+            batch.append((trial, arch, latency))
+    return batch, repeats

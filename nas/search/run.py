@@ -112,14 +112,16 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
 
             infeasible = sample_with_optuna(config, context, show_progress)
         candidates = _candidates(context)
-        _promote(context, candidates, show_progress)
-        baseline = _baseline(context, show_progress)
+        chosen_baseline = _choose_baseline(context)
+        _promote(context, candidates, show_progress, _baseline_requests(context, chosen_baseline))
+        baseline = _baseline(context, chosen_baseline)
         front, noise = _confirmed_front(context, candidates, show_progress)
         result = SearchResult(config, candidates, front, baseline, noise, time.perf_counter() - started,
                               context.training_seconds, infeasible)
         write_outputs(result, context)
         return result
     finally:
+        context.close()
         logging.getLogger("nas").removeHandler(handler)
         handler.close()
 
@@ -148,8 +150,6 @@ def _front(candidates: list[Candidate], rung: int, noise: float | None) -> list[
 def _confirmed_front(context: SearchContext, candidates: list[Candidate],
                      show_progress: bool) -> tuple[list[Candidate], float | None]:
     """The top-rung front once its most accurate member is judged by ``finalist_seeds`` seeds (see step 4)."""
-    from nas.progress import progress
-
     rung = len(context.fidelities) - 1
     seeds = [context.config.seed + i for i in range(context.config.finalist_seeds)]
     while True:
@@ -161,32 +161,46 @@ def _confirmed_front(context: SearchContext, candidates: list[Candidate],
         missing = [seed for seed in seeds if seed not in best.samples[rung]]
         if not missing:
             return front, noise
-        for seed in progress(missing, len(missing), f"finalist {best.arch.id}", show_progress):
-            best.record(rung, seed, context.evaluate(best.arch, rung, seed).accuracy)
+        evaluations = context.evaluate_many([(best.arch, rung, seed) for seed in missing], f"finalist {best.arch.id}",
+                                            show_progress)
+        for seed, evaluation in zip(missing, evaluations):
+            best.record(rung, seed, evaluation.accuracy)
 
 
 def _baseline_strings() -> set[str]:
     return {str(resolve_arch(name)) for name in available_baselines()}
 
 
-def _promote(context: SearchContext, candidates: list[Candidate], show_progress: bool) -> None:
-    """Successive halving over rungs, by non-dominated rank of (accuracy at the rung, latency)."""
+def _promote(context: SearchContext, candidates: list[Candidate], show_progress: bool,
+             also_at_top: list[tuple[Arch, int, int]]) -> None:
+    """Successive halving over rungs, by non-dominated rank of (accuracy at the rung, latency).
+
+    ``also_at_top`` (the baseline's seeds) is trained together with the top rung's candidates, so that
+    the workers are kept busy by one batch instead of two.
+    """
     pool = candidates
-    for rung in range(1, len(context.fidelities)):
+    top = len(context.fidelities) - 1
+    for rung in range(1, top + 1):
         keep = max(1, math.ceil(len(pool) / context.config.eta))
         points = [Point(str(c.arch), c.accuracy[rung - 1], c.latency_ms) for c in pool]
         ordered = [p.key for front in nondominated_ranks(points) for p in sorted(front, key=lambda p: -p.accuracy)]
         chosen = [next(c for c in pool if str(c.arch) == key) for key in ordered[:keep]]
-        from nas.progress import progress
-
-        for candidate in progress(chosen, len(chosen), f"rung {rung} ({context.fidelities[rung].label()})",
-                                  show_progress):
-            candidate.record(rung, context.config.seed, context.evaluate(candidate.arch, rung).accuracy)
+        extra = also_at_top if rung == top else []
+        label = f"rung {rung} ({context.fidelities[rung].label()})" + (" + baseline" if extra else "")
+        evaluations = context.evaluate_many([(c.arch, rung, context.config.seed) for c in chosen] + extra, label,
+                                            show_progress)
+        for candidate, evaluation in zip(chosen, evaluations):
+            candidate.record(rung, context.config.seed, evaluation.accuracy)
         pool = chosen
+    if top == 0 and also_at_top:  # a one-rung ladder: the baseline is all there is to train here
+        context.evaluate_many(also_at_top, "baseline", show_progress)
 
 
-def _baseline(context: SearchContext, show_progress: bool) -> dict[str, Any] | None:
-    """The slowest hand-designed baseline that fits the budget, trained at the top rung with several seeds."""
+ChosenBaseline = tuple[float, str, Arch]
+
+
+def _choose_baseline(context: SearchContext) -> ChosenBaseline | None:
+    """The slowest hand-designed baseline that fits the budget (the most capacity within it)."""
     fitting = []
     for name in available_baselines():
         arch = resolve_arch(name)
@@ -195,15 +209,24 @@ def _baseline(context: SearchContext, show_progress: bool) -> dict[str, Any] | N
         latency = context.latency(arch)
         if latency <= context.budget_ms:
             fitting.append((latency, name, arch))
-    if not fitting:
-        return None
-    latency, name, arch = max(fitting)
-    rung = len(context.fidelities) - 1
-    seeds = [context.config.seed + i for i in range(context.config.baseline_seeds)]
-    from nas.progress import progress
+    return max(fitting) if fitting else None
 
-    accuracies = [context.evaluate(arch, rung, seed).accuracy
-                  for seed in progress(seeds, len(seeds), f"baseline {name}", show_progress)]
+
+def _baseline_requests(context: SearchContext, chosen: ChosenBaseline | None) -> list[tuple[Arch, int, int]]:
+    """The baseline's trainings: the top rung with ``baseline_seeds`` seeds."""
+    if chosen is None:
+        return []
+    rung = len(context.fidelities) - 1
+    return [(chosen[2], rung, context.config.seed + i) for i in range(context.config.baseline_seeds)]
+
+
+def _baseline(context: SearchContext, chosen: ChosenBaseline | None) -> dict[str, Any] | None:
+    """The chosen baseline's summary, its top-rung seeds trained (cached) or trained now."""
+    if chosen is None:
+        return None
+    latency, name, arch = chosen
+    rung = len(context.fidelities) - 1
+    accuracies = [e.accuracy for e in context.evaluate_many(_baseline_requests(context, chosen), f"baseline {name}")]
     return {"name": name, "arch": str(arch), "latency_ms": latency, "accuracy": accuracies[0],
             "accuracies": accuracies, "rung": rung, **{k: v for k, v in _cost(arch).items()}}
 
