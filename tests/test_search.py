@@ -68,10 +68,13 @@ def test_comparison_with_the_baseline_uses_its_mean_and_the_gap_noise() -> None:
     assert both["gap_pts"] == pytest.approx(3.25) and both["band_pts"] == pytest.approx(2.0)
 
 
-def test_the_finalist_is_judged_by_its_seed_mean_and_a_fallen_finalist_hands_over() -> None:
+@pytest.mark.parametrize("workers,batches", [(1, [["lucky"], ["steady"]]), (2, [["lucky", "steady"]])])
+def test_the_finalist_is_judged_by_its_seed_mean_and_a_fallen_finalist_hands_over(workers: int,
+                                                                                   batches: list) -> None:
     """Winner's curse: 'lucky' was best on one seed (0.50) but its second seed gives 0.20; its mean (0.35)
     falls below 'steady' (0.45) beyond the noise, so 'steady' is confirmed in turn. The noise pools every
-    arch trained with several seeds at the rung (here also a baseline with 9 identical seeds)."""
+    arch trained with several seeds at the rung (here also a baseline with 9 identical seeds). With two
+    workers the runner-up is confirmed beside the finalist, in one batch."""
     from types import SimpleNamespace
 
     from nas.search.context import SearchContext
@@ -81,9 +84,10 @@ def test_the_finalist_is_judged_by_its_seed_mean_and_a_fallen_finalist_hands_ove
     lucky, steady = Candidate(resolve_arch("mobilenet_v2_0.5"), 20.0), Candidate(resolve_arch("mobilenet_v2_0.75"), 25.0)
     reruns = {str(lucky.arch): 0.20, str(steady.arch): 0.44}
     trained: list[Candidate] = []
+    calls: list[list[str]] = []
 
     class Fake:
-        config = SimpleNamespace(seed=0, finalist_seeds=2)
+        config = SimpleNamespace(seed=0, finalist_seeds=2, workers=workers)
         fidelities = [None, None]
         cache = [SimpleNamespace(arch="baseline", rung=1, accuracy=0.35) for _ in range(9)]
 
@@ -93,6 +97,7 @@ def test_the_finalist_is_judged_by_its_seed_mean_and_a_fallen_finalist_hands_ove
             return self.cache[-1]
 
         def evaluate_many(self, requests: list, desc: str = "", show_progress: bool = False) -> list:
+            calls.append(["lucky" if arch == lucky.arch else "steady" for arch, _, _ in requests])
             return [self.evaluate(arch, rung, seed) for arch, rung, seed in requests]
 
         def evaluations(self, rung: int) -> list:
@@ -106,7 +111,7 @@ def test_the_finalist_is_judged_by_its_seed_mean_and_a_fallen_finalist_hands_ove
         candidate.record(1, 0, first)
         fake.cache.append(SimpleNamespace(arch=str(candidate.arch), rung=1, accuracy=first))
     front, noise = _confirmed_front(fake, [lucky, steady], show_progress=False)  # type: ignore[arg-type]
-    assert trained == [lucky, steady]
+    assert trained == [lucky, steady] and calls == batches
     assert lucky.accuracy[1] == pytest.approx(0.35) and steady.accuracy[1] == pytest.approx(0.445)
     assert noise is not None and 0 < noise < 0.09 and front == [lucky, steady]
 

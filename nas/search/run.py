@@ -11,7 +11,8 @@
 4. **Finalist**: the front's most accurate arch was picked as the maximum of several one-seed
    accuracies, so its accuracy is biased upwards (the winner's curse). It is trained again with
    ``finalist_seeds`` seeds in all and judged by their mean, like the baseline; if the mean drops it
-   below another front member, that one is confirmed in turn. Its seeds also add to the noise.
+   below another front member, that one is confirmed in turn. Workers it leaves idle confirm the next
+   most accurate archs at the same time. Their seeds also add to the noise.
 5. **Result**: the Pareto front at the top rung, where accuracy differences within the noise are
    ties that go to the lower latency; written to ``pareto.json`` and ``trials.csv``.
 """
@@ -158,13 +159,17 @@ def _confirmed_front(context: SearchContext, candidates: list[Candidate],
         if not front:
             return front, noise
         best = max(front, key=lambda c: c.accuracy[rung])
-        missing = [seed for seed in seeds if seed not in best.samples[rung]]
-        if not missing:
+        if all(seed in best.samples[rung] for seed in seeds):
             return front, noise
-        evaluations = context.evaluate_many([(best.arch, rung, seed) for seed in missing], f"finalist {best.arch.id}",
-                                            show_progress)
-        for seed, evaluation in zip(missing, evaluations):
-            best.record(rung, seed, evaluation.accuracy)
+        # Workers the finalist leaves idle confirm the next most accurate archs at the rung meanwhile: if
+        # the finalist falls, the one handed over to is among them.
+        others = sorted((c for c in candidates if rung in c.samples and c is not best), key=lambda c: -c.accuracy[rung])
+        requests = [(c, seed) for c in [best, *others] for seed in seeds if seed not in c.samples[rung]]
+        requests = requests[:max(context.config.workers, sum(1 for c, _ in requests if c is best))]
+        evaluations = context.evaluate_many([(c.arch, rung, seed) for c, seed in requests],
+                                            f"finalist {best.arch.id}", show_progress)
+        for (candidate, seed), evaluation in zip(requests, evaluations):
+            candidate.record(rung, seed, evaluation.accuracy)
 
 
 def _baseline_strings() -> set[str]:
