@@ -1,6 +1,6 @@
 """The README's main command on its defaults: wall time, the front, and the searched arch vs the baseline.
 
-Runs ``nas search`` (space ghost_mbv2, device rpi4, budget 30 ms, 10 candidates, NSGA-II) in a fresh
+Runs ``nas search`` (space ghost_mbv2, device rpi4, budget 30 ms, 16 candidates, NSGA-II, 2 workers) in a fresh
 process, as a user would, and reads its ``pareto.json``. The comparison is inside the run: the best
 searched arch and the best hand-designed baseline under the same budget are trained at the same
 (top) rung with two seeds each (the finalist is confirmed, see ``nas.search.run``), and their spreads

@@ -472,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", default=None, help="search space (default ghost_mbv2)")
     p.add_argument("--device", default=None, help="latency table to budget against (default rpi4)")
     p.add_argument("--budget", default=None, help="latency budget with unit, e.g. 30ms, 0.03s (default 30ms)")
-    p.add_argument("--trials", type=int, default=None, help="feasible candidates trained at rung 0 (default 10)")
+    p.add_argument("--trials", type=int, default=None, help="feasible candidates trained at rung 0 (default 16)")
     p.add_argument("--sampler", default=None, help="nsga2 (default), tpe, random")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--backend", default=None, help="optuna (default) or ray")

@@ -58,7 +58,7 @@ class SearchConfig:
     space: str = "ghost_mbv2"
     device: str = "rpi4"
     budget: str = "30ms"
-    trials: int = 10
+    trials: int = 16
     sampler: str = "nsga2"
     seed: int = 0
     backend: str = "optuna"

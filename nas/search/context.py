@@ -20,6 +20,7 @@ from nas.arch import Arch, Layer, parse_arch
 from nas.data import Dataset, load_cifar10
 from nas.errors import NasError
 from nas.latency.table import LatencyTable, available_devices, load_table
+from nas.model import arch_cost
 from nas.progress import progress
 from nas.search.config import SearchConfig
 from nas.search.pool import TrainingPool, default_threads
@@ -174,7 +175,7 @@ class SearchContext:
         pool = self.pool()
         started = time.perf_counter()
         futures = {}
-        for arch_text, rung, seed in todo:
+        for arch_text, rung, seed in sorted(todo, key=lambda request: -self._training_cost(*request)):  # longest first
             weights = self._weights_to_keep(parse_arch(arch_text), rung, seed, False)
             futures[pool.submit(arch_text, self.fidelities[rung], seed, weights)] = (arch_text, rung, seed)
         try:
@@ -187,6 +188,12 @@ class SearchContext:
             raise pool_error() from None
         finally:
             self.training_seconds += time.perf_counter() - started  # wall time spent waiting on the trainings
+
+    def _training_cost(self, arch_text: str, rung: int, seed: int) -> float:
+        """Roughly proportional to a training's time: MACs at the trained resolution x images seen."""
+        arch, fidelity = parse_arch(arch_text), self.fidelities[rung]
+        resolution = fidelity.resolution or arch.resolution
+        return arch_cost(arch).macs * (resolution / arch.resolution) ** 2 * fidelity.epochs * (fidelity.subset or 50_000)
 
     def pool(self) -> TrainingPool:
         """The run's worker processes, started on first use (they load the data once each)."""
@@ -227,6 +234,13 @@ class SearchContext:
         for e in self.evaluations(rung):
             by_arch.setdefault(e.arch, []).append(e.accuracy)
         return pooled_sd(list(by_arch.values()))
+
+
+def baseline_strings() -> set[str]:
+    """The hand-designed baselines' arch strings: a run trains them for comparison, never as candidates."""
+    from nas.space import available_baselines, resolve_arch
+
+    return {str(resolve_arch(name)) for name in available_baselines()}
 
 
 def save_weights(model: Any, path: Path) -> None:

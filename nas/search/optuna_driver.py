@@ -16,10 +16,10 @@ import logging
 
 import optuna
 
-from nas.arch import Arch
+from nas.arch import Arch, parse_arch
 from nas.errors import NasError
 from nas.search.config import SearchConfig
-from nas.search.context import SearchContext
+from nas.search.context import SearchContext, baseline_strings
 from nas.search.initial import latency_stratified
 
 log = logging.getLogger(__name__)
@@ -125,19 +125,30 @@ def _feasible_archs(study: optuna.Study) -> set[str]:
             if t.user_attrs.get("feasible")}
 
 
+def _trained_but_untold(context: SearchContext) -> set[str]:
+    """Rung-0 trainings a killed batch finished before its trials were told (those trials are marked failed).
+
+    They are on disk and are candidates like any other, so a resumed run counts them towards ``trials``
+    instead of training that many more; the sampler learns of them only if it proposes them again.
+    """
+    baselines = baseline_strings()
+    return {e.arch for e in context.evaluations(0) if e.arch not in baselines and context.feasible(parse_arch(e.arch))}
+
+
 def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
     """Run trials until ``config.trials`` feasible ones are trained; returns the infeasible count.
 
-    Trials are asked in batches of ``config.workers`` feasible, not yet trained archs, trained side by
-    side (:meth:`SearchContext.evaluate_many`) and told in the order they were asked. Synchronous batches
+    Trials are asked in batches of feasible, not yet trained archs, trained side by side
+    (:meth:`SearchContext.evaluate_many`) and told in the order they were asked. Synchronous batches
     keep a run reproducible: what the sampler is told, and when, does not depend on which training
-    happened to finish first.
+    happened to finish first. A batch waits for its slowest training, so with several workers it holds
+    two archs per worker, which the pool packs longest first.
     """
     study = open_study(config)
     if not study.trials:  # a new study; a resumed one already holds its design (enqueued trials are stored)
         for params in initial_design(config, context):
             study.enqueue_trial(params, skip_if_exists=True)
-    seen = _feasible_archs(study)
+    seen = _feasible_archs(study) | _trained_but_untold(context)
     done = len(seen)
     counter = {"infeasible": 0}
     bar = None
@@ -146,7 +157,8 @@ def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progre
 
         bar = tqdm(total=config.trials, initial=done, desc="rung 0 trials", unit="trial", dynamic_ncols=True)
     while done < config.trials:
-        batch, repeats = _ask_batch(study, config, context, seen, min(config.workers, config.trials - done), counter)
+        size = min(config.workers if config.workers == 1 else 2 * config.workers, config.trials - done)
+        batch, repeats = _ask_batch(study, config, context, seen, size, counter)
         evaluations = context.evaluate_many([(arch, 0, config.seed) for _, arch, _ in batch])
         for (trial, arch, latency), evaluation in zip(batch, evaluations):
             trial.set_user_attr("accuracy_rung0", evaluation.accuracy)

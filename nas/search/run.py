@@ -32,7 +32,7 @@ from nas.arch import Arch, parse_arch
 from nas.fileio import atomic_write_text
 from nas.model import arch_cost
 from nas.search.config import SearchConfig
-from nas.search.context import SearchContext
+from nas.search.context import SearchContext, baseline_strings
 from nas.search.pareto import Point, hypervolume, nondominated_ranks, pareto_front
 from nas.space import available_baselines, resolve_arch
 
@@ -130,7 +130,7 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
 def _candidates(context: SearchContext) -> list[Candidate]:
     """Every feasible, trained arch with its accuracy per rung (the cache is the source of truth)."""
     by_arch: dict[str, Candidate] = {}
-    baselines = _baseline_strings()
+    baselines = baseline_strings()
     for evaluation in context.cache.values():
         if evaluation.arch in baselines:
             continue
@@ -170,10 +170,6 @@ def _confirmed_front(context: SearchContext, candidates: list[Candidate],
                                             f"finalist {best.arch.id}", show_progress)
         for (candidate, seed), evaluation in zip(requests, evaluations):
             candidate.record(rung, seed, evaluation.accuracy)
-
-
-def _baseline_strings() -> set[str]:
-    return {str(resolve_arch(name)) for name in available_baselines()}
 
 
 def _promote(context: SearchContext, candidates: list[Candidate], show_progress: bool,
