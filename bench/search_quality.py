@@ -72,7 +72,8 @@ def main() -> None:
         for seed, sampler in pairs:
             config = SearchConfig(space=args.space, device=args.device, budget=f"{budget:.4f}ms", trials=args.trials,
                                   sampler=sampler, seed=seed, data=args.data, runs_dir=str(runs_dir),
-                                  name=f"{sampler}_{seed}", rungs=[RUNG], baseline_seeds=1)
+                                  name=f"{sampler}_{seed}", rungs=[RUNG], baseline_seeds=1,
+                                  workers=1)  # trains here at --threads: the bench splits the cores by --shard
             result = run_search(config, show_progress=False)
             points = [Point(str(c.arch), c.accuracy[0], c.latency_ms) for c in result.candidates]
             row = {"sampler": sampler, "seed": seed, "hypervolume": hypervolume(points, budget, min_accuracy=0.1),
