@@ -188,6 +188,23 @@ def test_a_training_on_a_worker_process_is_the_training_done_here(tmp_path: Path
     assert len((config.run_dir / "evaluations.jsonl").read_text().splitlines()) == 2
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_diverged_training_is_reported_not_kept(tmp_path: Path, workers: int) -> None:
+    """A training whose loss goes non-finite ends early with chance accuracy; it is returned, not cached."""
+    from nas.search.context import SearchContext
+
+    exploding = [{"epochs": 1, "subset": 200, "batch_size": 50, "val_size": 100, "lr": 1e12}]
+    config = _config(tmp_path, name=f"diverged{workers}", workers=workers, rungs=exploding)
+    config.run_dir.mkdir(parents=True)
+    context = SearchContext(config)
+    arch = context.space.sample_random(1, seed=3)[0]
+    try:
+        (evaluation,) = context.evaluate_many([(arch, 0, 0)])
+    finally:
+        context.close()
+    assert evaluation.accuracy == pytest.approx(0.1) and not context.cache
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from nas.search.run import run_search

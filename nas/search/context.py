@@ -159,14 +159,16 @@ class SearchContext:
         or cached requests are trained once.
         """
         todo = list(dict.fromkeys((str(a), r, s) for a, r, s in requests if (str(a), r, s) not in self.cache))
+        results: dict[tuple[str, int, int], Evaluation] = {}  # also those stopped early, which are not cached
         if self.config.workers == 1:
             for arch_text, rung, seed in progress(todo, len(todo), desc, show_progress and bool(todo)):
-                self.evaluate(parse_arch(arch_text), rung, seed)
+                results[(arch_text, rung, seed)] = self.evaluate(parse_arch(arch_text), rung, seed)
         elif todo:
-            self._evaluate_in_pool(todo, desc, show_progress)
-        return [self.cache[(str(a), r, s)] for a, r, s in requests]
+            results = self._evaluate_in_pool(todo, desc, show_progress)
+        return [self.cache.get((str(a), r, s)) or results[(str(a), r, s)] for a, r, s in requests]
 
-    def _evaluate_in_pool(self, todo: list[tuple[str, int, int]], desc: str, show_progress: bool) -> None:
+    def _evaluate_in_pool(self, todo: list[tuple[str, int, int]], desc: str,
+                          show_progress: bool) -> dict[tuple[str, int, int], Evaluation]:
         from concurrent.futures import as_completed
         from concurrent.futures.process import BrokenProcessPool
 
@@ -175,6 +177,7 @@ class SearchContext:
         pool = self.pool()
         started = time.perf_counter()
         futures = {}
+        results = {}
         for arch_text, rung, seed in sorted(todo, key=lambda request: -self._training_cost(*request)):  # longest first
             weights = self._weights_to_keep(parse_arch(arch_text), rung, seed, False)
             futures[pool.submit(arch_text, self.fidelities[rung], seed, weights)] = (arch_text, rung, seed)
@@ -182,12 +185,14 @@ class SearchContext:
             for future in progress(as_completed(futures), len(futures), desc, show_progress):
                 arch_text, rung, seed = futures[future]
                 outcome = future.result()
-                self._record(Evaluation(arch_text, rung, seed, outcome["accuracy"], self.fidelities[rung].label(),
-                                        outcome["seconds"], outcome["history"]), outcome["stopped_early"])
+                results[futures[future]] = self._record(
+                    Evaluation(arch_text, rung, seed, outcome["accuracy"], self.fidelities[rung].label(),
+                               outcome["seconds"], outcome["history"]), outcome["stopped_early"])
         except BrokenProcessPool:
             raise pool_error() from None
         finally:
             self.training_seconds += time.perf_counter() - started  # wall time spent waiting on the trainings
+        return results
 
     def _training_cost(self, arch_text: str, rung: int, seed: int) -> float:
         """Roughly proportional to a training's time: MACs at the trained resolution x images seen."""
