@@ -169,7 +169,7 @@ def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progre
                 bar.update(1)
                 bar.set_postfix(acc=f"{evaluation.accuracy:.3f}", ms=f"{latency:.2f}", rejected=counter["infeasible"])
         for trial, arch, latency in repeats:  # an arch asked twice in one batch: told once it is trained
-            accuracy = context.evaluate(arch, 0).accuracy
+            accuracy = context.evaluate_many([(arch, 0, config.seed)])[0].accuracy
             trial.set_user_attr("accuracy_rung0", accuracy)
             study.tell(trial, [accuracy, latency])
     if bar is not None:
@@ -203,7 +203,7 @@ def _ask_batch(study: optuna.Study, config: SearchConfig, context: SearchContext
             continue
         trial.set_user_attr("feasible", True)
         if str(arch) in seen:
-            accuracy = context.evaluate(arch, 0).accuracy  # cached: trained by an earlier trial
+            accuracy = context.evaluate_many([(arch, 0, config.seed)])[0].accuracy  # cached: trained earlier
             trial.set_user_attr("accuracy_rung0", accuracy)
             study.tell(trial, [accuracy, latency])
         elif any(str(arch) == str(other) for _, other, _ in batch):
