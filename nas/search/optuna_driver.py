@@ -125,11 +125,12 @@ def _feasible_archs(study: optuna.Study) -> set[str]:
             if t.user_attrs.get("feasible")}
 
 
-def _trained_but_untold(context: SearchContext) -> set[str]:
-    """Rung-0 trainings a killed batch finished before its trials were told (those trials are marked failed).
+def _trained_at_rung0(context: SearchContext) -> set[str]:
+    """Candidates with a rung-0 training on disk, told or not.
 
-    They are on disk and are candidates like any other, so a resumed run counts them towards ``trials``
-    instead of training that many more; the sampler learns of them only if it proposes them again.
+    A killed batch can finish trainings before its trials are told (those trials are then marked failed);
+    they are candidates like any other, so a resumed run counts them towards ``trials`` instead of training
+    that many more. The sampler learns of them only if it proposes them again.
     """
     baselines = baseline_strings()
     return {e.arch for e in context.evaluations(0) if e.arch not in baselines and context.feasible(parse_arch(e.arch))}
@@ -148,9 +149,9 @@ def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progre
     if not study.trials:  # a new study; a resumed one already holds its design (enqueued trials are stored)
         for params in initial_design(config, context):
             study.enqueue_trial(params, skip_if_exists=True)
-    seen = _feasible_archs(study) | _trained_but_untold(context)
+    seen = _feasible_archs(study) | _trained_at_rung0(context)
     done = len(seen)
-    counter = {"infeasible": 0}
+    infeasible = 0
     bar = None
     if show_progress:
         from tqdm import tqdm
@@ -158,7 +159,7 @@ def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progre
         bar = tqdm(total=config.trials, initial=done, desc="rung 0 trials", unit="trial", dynamic_ncols=True)
     while done < config.trials:
         size = min(config.workers if config.workers == 1 else 2 * config.workers, config.trials - done)
-        batch, repeats = _ask_batch(study, config, context, seen, size, counter)
+        batch, repeats, infeasible = _ask_batch(study, config, context, seen, size, infeasible)
         evaluations = context.evaluate_many([(arch, 0, config.seed) for _, arch, _ in batch])
         for (trial, arch, latency), evaluation in zip(batch, evaluations):
             trial.set_user_attr("accuracy_rung0", evaluation.accuracy)
@@ -167,23 +168,24 @@ def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progre
             done += 1
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(acc=f"{evaluation.accuracy:.3f}", ms=f"{latency:.2f}", rejected=counter["infeasible"])
+                bar.set_postfix(acc=f"{evaluation.accuracy:.3f}", ms=f"{latency:.2f}", rejected=infeasible)
         for trial, arch, latency in repeats:  # an arch asked twice in one batch: told once it is trained
             accuracy = context.evaluate_many([(arch, 0, config.seed)])[0].accuracy
             trial.set_user_attr("accuracy_rung0", accuracy)
             study.tell(trial, [accuracy, latency])
     if bar is not None:
         bar.close()
-    return counter["infeasible"]
+    return infeasible
 
 
 Asked = tuple[optuna.trial.Trial, Arch, float]
 
 
 def _ask_batch(study: optuna.Study, config: SearchConfig, context: SearchContext, seen: set[str], size: int,
-               counter: dict[str, int]) -> tuple[list[Asked], list[Asked]]:
+               infeasible: int) -> tuple[list[Asked], list[Asked], int]:
     """Ask until ``size`` new feasible archs are found. Over-budget archs are told at once (infeasible, untrained),
-    an arch already trained is told its cached accuracy; neither counts. Returns the new ones and repeats of them."""
+    an arch already trained is told its cached accuracy; neither counts. Returns the new ones, repeats of them
+    and the run's infeasible count so far."""
     batch: list[Asked] = []
     repeats: list[Asked] = []
     while len(batch) < size:
@@ -196,9 +198,9 @@ def _ask_batch(study: optuna.Study, config: SearchConfig, context: SearchContext
         if latency > context.budget_ms:
             trial.set_user_attr("feasible", False)
             study.tell(trial, [0.0, latency])
-            counter["infeasible"] += 1
-            if counter["infeasible"] > MAX_INFEASIBLE_PER_TRIAL * config.trials:
-                raise NasError(f"{counter['infeasible']} sampled archs were over the {context.budget_ms:g} ms budget; "
+            infeasible += 1
+            if infeasible > MAX_INFEASIBLE_PER_TRIAL * config.trials:
+                raise NasError(f"{infeasible} sampled archs were over the {context.budget_ms:g} ms budget; "
                                f"the budget is too tight for this space (fastest: {context.fastest_ms:.3f} ms)")
             continue
         trial.set_user_attr("feasible", True)
@@ -210,4 +212,4 @@ def _ask_batch(study: optuna.Study, config: SearchConfig, context: SearchContext
             repeats.append((trial, arch, latency))
         else:
             batch.append((trial, arch, latency))
-    return batch, repeats
+    return batch, repeats, infeasible

@@ -16,7 +16,6 @@ workers die with the parent (``PR_SET_PDEATHSIG`` on Linux) instead of training 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,15 +25,14 @@ from typing import Any
 
 from nas.data import Dataset
 from nas.errors import NasError
-from nas.train import Fidelity
+from nas.train import Fidelity, available_cores
 
 _DATA: Dataset | None = None
 
 
 def default_threads(workers: int) -> int:
     """Torch threads per worker when not configured: the cores shared out evenly (at least one)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // max(1, workers))
+    return max(1, available_cores() // max(1, workers))
 
 
 def _die_with_parent() -> None:

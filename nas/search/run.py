@@ -115,7 +115,7 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
         candidates = _candidates(context)
         chosen_baseline = _choose_baseline(context)
         _promote(context, candidates, show_progress, _baseline_requests(context, chosen_baseline))
-        baseline = _baseline(context, chosen_baseline)
+        baseline = _baseline(context, chosen_baseline, show_progress)
         front, noise = _confirmed_front(context, candidates, show_progress)
         result = SearchResult(config, candidates, front, baseline, noise, time.perf_counter() - started,
                               context.training_seconds, infeasible)
@@ -193,8 +193,6 @@ def _promote(context: SearchContext, candidates: list[Candidate], show_progress:
         for candidate, evaluation in zip(chosen, evaluations):
             candidate.record(rung, context.config.seed, evaluation.accuracy)
         pool = chosen
-    if top == 0 and also_at_top:  # a one-rung ladder: the baseline is all there is to train here
-        context.evaluate_many(also_at_top, "baseline", show_progress)
 
 
 ChosenBaseline = tuple[float, str, Arch]
@@ -221,13 +219,15 @@ def _baseline_requests(context: SearchContext, chosen: ChosenBaseline | None) ->
     return [(chosen[2], rung, context.config.seed + i) for i in range(context.config.baseline_seeds)]
 
 
-def _baseline(context: SearchContext, chosen: ChosenBaseline | None) -> dict[str, Any] | None:
-    """The chosen baseline's summary, its top-rung seeds trained (cached) or trained now."""
+def _baseline(context: SearchContext, chosen: ChosenBaseline | None, show_progress: bool) -> dict[str, Any] | None:
+    """The chosen baseline's summary; its top-rung seeds are cached by the top rung's batch (with a one-rung
+    ladder there is none, and they are trained here)."""
     if chosen is None:
         return None
     latency, name, arch = chosen
     rung = len(context.fidelities) - 1
-    accuracies = [e.accuracy for e in context.evaluate_many(_baseline_requests(context, chosen), f"baseline {name}")]
+    accuracies = [e.accuracy for e in context.evaluate_many(_baseline_requests(context, chosen), f"baseline {name}",
+                                                            show_progress)]
     return {"name": name, "arch": str(arch), "latency_ms": latency, "accuracy": accuracies[0],
             "accuracies": accuracies, "rung": rung, **{k: v for k, v in _cost(arch).items()}}
 
