@@ -17,3 +17,22 @@ def atomic_write_text(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line to a journal (JSON lines) and fsync it, so that a kill loses at most the line being written.
+
+    Why the check for a final newline: a kill mid-write leaves a torn last line without one; the next
+    append would run on from it and turn a good record into an unreadable one. Starting a fresh line
+    keeps the torn fragment on its own, where readers skip it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab+") as handle:
+        handle.seek(0, os.SEEK_END)
+        torn = False
+        if handle.tell():
+            handle.seek(-1, os.SEEK_END)
+            torn = handle.read(1) != b"\n"
+        handle.write((("\n" if torn else "") + line + "\n").encode())
+        handle.flush()
+        os.fsync(handle.fileno())

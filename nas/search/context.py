@@ -19,6 +19,7 @@ from typing import Any
 from nas.arch import Arch, Layer, parse_arch
 from nas.data import Dataset, load_cifar10
 from nas.errors import NasError
+from nas.fileio import append_line
 from nas.latency.table import LatencyTable, available_devices, load_table
 from nas.model import arch_cost
 from nas.progress import progress
@@ -126,11 +127,7 @@ class SearchContext:
             self.cache[evaluation.key] = evaluation
 
     def _append(self, evaluation: Evaluation) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(evaluation.__dict__) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_line(self.path, json.dumps(evaluation.__dict__))
 
     def evaluate(self, arch: Arch, rung: int, seed: int | None = None, callback: EpochCallback | None = None,
                  fidelity: Fidelity | None = None, keep_weights: bool = False) -> Evaluation:
