@@ -274,6 +274,25 @@ def test_export_and_report(finished_run: Path) -> None:
     assert "<svg" in text and "<title>" in text and "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
+def test_a_resumed_run_keeps_counting_the_over_budget_samples(tmp_path: Path) -> None:
+    """The infeasible count in pareto.json is the study's, not only what the last process sampled."""
+    import numpy as np
+
+    from nas.latency.table import load_table
+    from nas.search.run import run_search
+    from nas.space import load_space
+
+    latencies = [load_table("cpu_x86").predict(a) for a in load_space("shufflenet_v2").sample_random(200, seed=1)]
+    budget = f"{float(np.percentile(latencies, 40)):.4f}ms"  # most random samples are over it
+    config = _config(tmp_path, sampler="random", budget=budget, trials=2, rungs=TINY_RUNGS[:1], workers=1)
+    first = run_search(config, show_progress=False)
+    assert first.infeasible > 0
+    resumed = run_search(_config(tmp_path, sampler="random", budget=budget, trials=2, rungs=TINY_RUNGS[:1], workers=1),
+                         resume=True, show_progress=False)
+    assert resumed.infeasible == first.infeasible
+    assert json.loads((tmp_path / "r1" / "pareto.json").read_text())["infeasible_rejected"] == first.infeasible
+
+
 def _nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, cwd=cwd)
 

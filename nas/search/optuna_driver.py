@@ -125,6 +125,12 @@ def _feasible_archs(study: optuna.Study) -> set[str]:
             if t.user_attrs.get("feasible")}
 
 
+def _infeasible_count(study: optuna.Study) -> int:
+    """Over-budget samples told so far (they were never trained)."""
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+               if t.user_attrs.get("feasible") is False)
+
+
 def _trained_at_rung0(context: SearchContext) -> set[str]:
     """Candidates with a rung-0 training on disk, told or not.
 
@@ -151,7 +157,7 @@ def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progre
             study.enqueue_trial(params, skip_if_exists=True)
     seen = _feasible_archs(study) | _trained_at_rung0(context)
     done = len(seen)
-    infeasible = 0
+    infeasible = _infeasible_count(study)  # a resumed run goes on counting where it stopped
     bar = None
     if show_progress:
         from tqdm import tqdm
