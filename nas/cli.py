@@ -190,6 +190,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from nas.search.confirm import format_summary, plan_confirmation, run_confirmation
+
+    if args.workers is not None and args.workers < 1:
+        raise NasError(f"--workers must be at least 1, got {args.workers}")
+    plan = plan_confirmation(args.run, seeds=args.seeds, top=args.top, epochs=args.epochs, subset=args.subset)
+    print(format_summary(run_confirmation(plan, workers=args.workers, threads=args.threads)))
+    print(f"-> {plan.run / 'confirm.json'}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from nas.report import write_report
 
@@ -498,6 +509,17 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--trial", default=None, help="one arch by its id")
     p.add_argument("--retrain-epochs", type=float, default=None, help="retrain longer before exporting")
     p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("confirm", help="retrain a run's best arch and its baseline with fresh seeds: test-set gap "
+                                       "with a 95 % interval")
+    p.add_argument("run", help="run folder (runs/<name>)")
+    p.add_argument("--seeds", type=int, default=8, help="fresh seeds per arch (default 8; more seeds can be added later)")
+    p.add_argument("--top", type=int, default=1, help="confirm the front's K most accurate archs (default 1)")
+    p.add_argument("--epochs", type=float, default=None, help="train longer than the run's top rung")
+    p.add_argument("--subset", type=int, default=None, help="train on more images than the run's top rung")
+    p.add_argument("--workers", type=int, default=None, help="trainings at once (default: the run's)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per training (default: cores shared out)")
+    p.set_defaults(handler=cmd_confirm)
 
     p = sub.add_parser("report", help="pareto.png and a self-contained report.html for a run")
     p.add_argument("run", help="run folder (runs/<name>)")

@@ -97,3 +97,33 @@ def pooled_sd(groups: list[list[float]]) -> float | None:
         return None
     dof = sum(len(g) - 1 for g in repeated)
     return float(np.sqrt(sum(float(((g - g.mean()) ** 2).sum()) for g in repeated) / dof))
+
+
+_T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+          2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+          2.045, 2.042)
+"""Student's t 97.5 % quantiles for 1-30 degrees of freedom (the usual table; scipy is not a dependency)."""
+
+
+def t_quantile_975(dof: int) -> float:
+    """Two-sided 95 % critical value of Student's t; past the table, Cornish-Fisher's first correction to the
+    normal quantile (within 0.002 of the exact value at 30 degrees of freedom)."""
+    if dof < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {dof}")
+    if dof <= len(_T_975):
+        return _T_975[dof - 1]
+    z = 1.959964
+    return z + (z ** 3 + z) / (4 * dof)
+
+
+def mean_interval_95(values: list[float]) -> tuple[float, float, float]:
+    """Mean and its two-sided 95 % Student-t interval ``(mean, low, high)``; needs two values or more.
+
+    Why t and not the normal: a confirmation has a handful of seeds, and with 4 of them the normal
+    interval would be 1.6x too narrow."""
+    sample = np.asarray(values, dtype=float)
+    if len(sample) < 2:
+        raise ValueError("an interval needs at least two values")
+    mean = float(sample.mean())
+    half = t_quantile_975(len(sample) - 1) * float(sample.std(ddof=1)) / float(np.sqrt(len(sample)))
+    return mean, mean - half, mean + half

@@ -56,17 +56,30 @@ def _start_worker(data: Dataset, threads: int) -> None:
     _DATA = data
 
 
-def _train_in_worker(arch_text: str, fidelity: dict[str, Any], seed: int, weights: str | None) -> dict[str, Any]:
+def train_and_report(arch_text: str, data: Dataset, fidelity: Fidelity, seed: int, weights: str | None = None,
+                     test: bool = False) -> dict[str, Any]:
+    """One training, as a worker (or a one-worker run in its own process) does it: a plain dict back,
+    weights written when asked (not for a diverged training), the official test set scored when asked
+    (``nas confirm``'s final report; the search itself never looks at it)."""
     from nas.arch import parse_arch
     from nas.search.context import save_weights
-    from nas.train import train
+    from nas.train import evaluate_test, train
 
-    assert _DATA is not None, "worker started without data"
-    result, model = train(parse_arch(arch_text), _DATA, Fidelity(**fidelity), seed=seed)
+    arch = parse_arch(arch_text)
+    result, model = train(arch, data, fidelity, seed=seed)
     if weights and not result.stopped_early:
         save_weights(model, Path(weights))
-    return {"accuracy": result.accuracy, "seconds": result.seconds, "history": list(result.history),
-            "stopped_early": result.stopped_early}
+    outcome = {"accuracy": result.accuracy, "seconds": result.seconds, "history": list(result.history),
+               "stopped_early": result.stopped_early}
+    if test:
+        outcome["test_accuracy"] = evaluate_test(model, data, fidelity.resolution or arch.resolution)
+    return outcome
+
+
+def _train_in_worker(arch_text: str, fidelity: dict[str, Any], seed: int, weights: str | None,
+                     test: bool) -> dict[str, Any]:
+    assert _DATA is not None, "worker started without data"
+    return train_and_report(arch_text, _DATA, Fidelity(**fidelity), seed, weights, test)
 
 
 class TrainingPool:
@@ -78,11 +91,12 @@ class TrainingPool:
         self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_start_worker, initargs=(data, threads))
 
-    def submit(self, arch_text: str, fidelity: Fidelity, seed: int, weights: Path | None) -> Future:
-        """A future of ``{accuracy, seconds, history, stopped_early}``; weights are written by the worker."""
+    def submit(self, arch_text: str, fidelity: Fidelity, seed: int, weights: Path | None,
+               test: bool = False) -> Future:
+        """A future of :func:`train_and_report`'s dict; weights are written by the worker."""
         try:
             return self._executor.submit(_train_in_worker, arch_text, asdict(fidelity), seed,
-                                         str(weights) if weights else None)
+                                         str(weights) if weights else None, test)
         except BrokenProcessPool:
             raise pool_error() from None
 
