@@ -8,6 +8,11 @@ are the noise the verdict is judged against.
 
     python bench/default_search.py [--name NAME] [-- extra nas search options]
     python bench/default_search.py --name NAME --rejudge   # same trainings (cached), today's front code
+    python bench/default_search.py --name NAME --rejudge --confirm-seeds 8   # then nas confirm on the run
+
+``--confirm-seeds N`` runs ``nas confirm`` on the finished run: the front's most accurate arch and the
+baseline retrained with N fresh seeds each, scored on the official test set, with a paired 95 % interval
+(``nas.search.confirm``); the two-seed verdict inside a run can rarely resolve a few points.
 
 Needs real CIFAR-10 ($NAS_DATA or the user cache). Writes bench/results/default_search.json.
 """
@@ -34,6 +39,8 @@ def main() -> None:
                         help="what else ran on the machine (recorded with the figures)")
     parser.add_argument("--rejudge", action="store_true",
                         help="resume the run NAME (every training cached) to judge it again; keeps the recorded wall time")
+    parser.add_argument("--confirm-seeds", type=int, default=0,
+                        help="then run nas confirm with this many seeds per arch and record it (0: no)")
     parser.add_argument("extra", nargs="*", help="options passed on to nas search (after --)")
     args = parser.parse_args()
     previous = json.loads((RESULTS / "default_search.json").read_text()) if args.rejudge else {}
@@ -57,6 +64,15 @@ def main() -> None:
     if best and base:
         document["comparison"] = compare_to_baseline(best.get("accuracies", [best["accuracy"]]), base["accuracies"],
                                                           pareto.get("noise_sd"))
+    if args.confirm_seeds:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nas", "confirm", str(Path("runs") / args.name),
+                        "--seeds", str(args.confirm_seeds)], check=True, env=os.environ.copy())
+        document["confirmation"] = {"command": f"nas confirm runs/{args.name} --seeds {args.confirm_seeds}",
+                                    "wall_seconds": time.perf_counter() - started,
+                                    **json.loads((Path("runs") / args.name / "confirm.json").read_text())}
+    elif args.rejudge and "confirmation" in previous:
+        document["confirmation"] = previous["confirmation"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "default_search.json").write_text(json.dumps(document, indent=1) + "\n")
     print(f"\n{'':22} {'accuracy':>9} {'latency ms':>10}")
@@ -68,6 +84,11 @@ def main() -> None:
     if "comparison" in document:
         c = document["comparison"]
         print(f"gap {c['gap_pts']:+.1f} pts (95 % seed band +-{c['band_pts']:.1f}): {c['verdict']}")
+    for c in document.get("confirmation", {}).get("comparisons", []):
+        if "gap_pts" in c:
+            low, high = c["interval95_pts"]
+            print(f"confirmed on the test set over {c['paired_seeds']} fresh seeds: {c['gap_pts']:+.2f} pts, "
+                  f"95 % interval [{low:+.2f}, {high:+.2f}]: {c['verdict']}")
     print(f"wall {wall / 60:.1f} min -> bench/results/default_search.json")
 
 
