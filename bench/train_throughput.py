@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from nas.data import load_cifar10
+from nas.latency.ortbench import host_description
 from nas.model import arch_cost, build
 from nas.search.config import DEFAULT_RUNGS
 from nas.space import load_space, resolve_arch
@@ -57,6 +56,15 @@ class PerImage(TorchDataset):
         if np.random.rand() < 0.5:
             x = x.flip(2)
         return (x - self.mean) / self.std, int(self.labels[i])
+
+
+def _vector_isa() -> str:
+    """The widest x86 vector extension the kernels can use: the ratio moved between VMs with and without AVX-512."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return "unknown"
+    return next((isa for isa in ("avx512_bf16", "avx512f", "avx2") if isa in flags), "other")
 
 
 def reference_loop(images: np.ndarray, labels: np.ndarray, steps: int, batch: int) -> float:
@@ -115,7 +123,7 @@ def main() -> None:
     secs = [t["seconds"] for t in trials]
     summary = {
         "bench": "train_throughput", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "host": {"processor": platform.processor(), "cpus": os.cpu_count(), "torch_threads": threads},
+        "host": {**host_description(), "vector_isa": _vector_isa(), "torch_threads": threads},
         "model": "mobilenet_v2_0.5 (CIFAR form)", "steps": args.steps, "batch": args.batch, "repeats": rows,
         "ratio_median": float(np.median([r["ratio"] for r in rows])),
         "ratio_range": [float(min(r["ratio"] for r in rows)), float(max(r["ratio"] for r in rows))],
