@@ -25,7 +25,7 @@ from nas.data import (
     synthetic_cifar,
     write_records,
 )
-from nas.train import Fidelity, augment, balanced_indices, make_split, train
+from nas.train import Fidelity, accuracy, augment, balanced_indices, eval_batch_size, make_split, train
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / FOLDER
 TINY = parse_arch("r16_w1-stem_c16_k3_s2-ir_k3_e3_c24_s2-ir_k3_e3_c32_s2-head_c64")
@@ -126,6 +126,23 @@ def test_callback_sees_every_epoch_and_can_stop() -> None:
     train(TINY, synthetic_cifar(), fidelity, callback=lambda e, a: every.append(e) is None,
           device=torch.device("cpu"))
     assert every == [0, 1, 2]
+
+
+def test_evaluation_batch_fits_the_cache_and_changes_no_prediction() -> None:
+    """Wider activations get smaller CPU batches (never outside 8-500), and the batch does not change the accuracy."""
+    from nas.model import build
+    from nas.space import resolve_arch
+
+    cpu = torch.device("cpu")
+    wide, narrow = build(resolve_arch("mobilenet_v2_1.0")), build(resolve_arch("shufflenet_v2_0.5"))
+    assert 8 <= eval_batch_size(wide, 32, cpu) < eval_batch_size(narrow, 32, cpu) <= 500
+    assert eval_batch_size(wide, 64, cpu) < eval_batch_size(wide, 32, cpu)  # 4x the pixels per image
+    assert wide.training, "the probe leaves the model in the mode it found"
+    data = synthetic_cifar(n_train=100, n_test=300)
+    images, labels = torch.from_numpy(data.test_x), torch.from_numpy(data.test_y)
+    torch.manual_seed(0)
+    narrow = narrow.to(memory_format=torch.channels_last)
+    assert accuracy(narrow, images, labels, 32) == accuracy(narrow, images, labels, 32, batch=300)
 
 
 def test_split_is_class_balanced_and_disjoint() -> None:
