@@ -58,7 +58,7 @@ def _start_worker(data: Dataset, threads: int) -> None:
 
 def train_and_report(arch_text: str, data: Dataset, fidelity: Fidelity, seed: int, weights: str | None = None,
                      test: bool = False) -> dict[str, Any]:
-    """One training, as a worker (or a one-worker run in its own process) does it: a plain dict back,
+    """One training as a worker does it (and ``nas confirm`` with one worker, in its own process): a plain dict back,
     weights written when asked (not for a diverged training), the official test set scored when asked
     (``nas confirm``'s final report; the search itself never looks at it)."""
     from nas.arch import parse_arch
