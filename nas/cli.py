@@ -125,6 +125,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         config = SearchConfig.load(run / "config.yaml") if (run / "config.yaml").is_file() else None
         if config is None:
             raise NasError(f"no run to resume at {run} (no config.yaml there)")
+        config.runs_dir, config.name = str(run.parent), run.name  # the folder as it is now (moved or copied too)
         resume = True
     elif args.config:
         config = SearchConfig.load(args.config)
@@ -133,7 +134,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         config = SearchConfig()
     for f in dc_fields(SearchConfig):
         value = getattr(args, f.name, None)
-        if value is not None and f.name not in ("rungs",) and not (resume and f.name == "name"):
+        if value is not None and f.name not in ("rungs",) and not (resume and f.name in ("name", "runs_dir")):
             setattr(config, f.name, value)
     set_threads(config.threads)
     result = run_search(config, resume=resume)
@@ -177,6 +178,8 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
             print(f"searched vs baseline (means over seeds): {c['gap_pts']:+.2f} pts, {c['verdict']} "
                   f"(95 % seed band +-{c['band_pts']:.1f} pts); latency {best.latency_ms / base['latency_ms']:.2f}x "
                   f"the baseline's")
+            if c["verdict"] == "within the seed noise":
+                print(f"to settle it with 8 fresh seeds each on the test set: nas confirm {config.run_dir}")
     else:
         print("no hand-designed baseline fits this budget")
 

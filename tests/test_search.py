@@ -254,6 +254,20 @@ def test_config_reruns_the_same_search(finished_run: Path, tmp_path: Path) -> No
     assert trained(finished_run) == trained(tmp_path / "again")
 
 
+def test_resuming_a_finished_run_prints_its_result_and_the_way_to_settle_a_tie(finished_run: Path,
+                                                                            tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "r1"
+    shutil.copytree(finished_run, run)
+    result = _nas("search", "--resume", str(run))
+    assert result.returncode == 0, result.stderr
+    assert f"run {run}:" in result.stdout, "a copied run resumes where it is, not where config.yaml was written"
+    assert "best under budget" in result.stdout and "searched vs baseline" in result.stdout
+    if "within the seed noise" in result.stdout:  # the tiny rungs leave every arch at chance: a tie
+        assert f"nas confirm {run}" in result.stdout
+
+
 def test_export_and_report(finished_run: Path) -> None:
     from nas.export import export_run
     from nas.report import write_report
