@@ -122,10 +122,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         run = Path(args.resume) if "/" in args.resume else Path(args.runs_dir or "runs") / args.resume
-        config = SearchConfig.load(run / "config.yaml") if (run / "config.yaml").is_file() else None
-        if config is None:
+        if not (run / "config.yaml").is_file():
             raise NasError(f"no run to resume at {run} (no config.yaml there)")
-        config.runs_dir, config.name = str(run.parent), run.name  # the folder as it is now (moved or copied too)
+        config = SearchConfig.load_run(run)
         resume = True
     elif args.config:
         config = SearchConfig.load(args.config)

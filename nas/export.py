@@ -58,8 +58,7 @@ def export_run(run: str | Path, pareto: bool = True, top: int | None = None, tri
     run = Path(run)
     if not (run / "config.yaml").is_file() or not (run / "pareto.json").is_file():
         raise NasError(f"{run} is not a finished search run (needs config.yaml and pareto.json)")
-    config = SearchConfig.load(run / "config.yaml")
-    config.runs_dir, config.name = str(run.parent), run.name
+    config = SearchConfig.load_run(run)
     context = SearchContext(config)
     rung = len(context.fidelities) - 1
     fidelity = context.fidelities[rung]

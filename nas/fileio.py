@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -36,3 +38,18 @@ def append_line(path: Path, line: str) -> None:
         handle.write((("\n" if torn else "") + line + "\n").encode())
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """The records of a journal written by :func:`append_line`; a line torn by a kill mid-write is skipped."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

@@ -259,6 +259,7 @@ def train(arch: Arch, data: Dataset, fidelity: Fidelity = Fidelity(), seed: int 
     else:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
     criterion = nn.CrossEntropyLoss(label_smoothing=fidelity.label_smoothing)
+    eval_batch = eval_batch_size(model, resolution, device)  # once: the shapes do not change between epochs
     result = TrainResult(str(arch), fidelity, seed)
     bar = None
     if progress:
@@ -292,7 +293,7 @@ def train(arch: Arch, data: Dataset, fidelity: Fidelity = Fidelity(), seed: int 
             result.stopped_early = True
             break
         result.seconds = time.perf_counter() - start
-        result.history.append(accuracy(model, split.val_x, split.val_y, resolution))
+        result.history.append(accuracy(model, split.val_x, split.val_y, resolution, eval_batch))
         result.steps = step
         if bar is not None:
             bar.set_postfix(val_acc=f"{result.history[-1]:.3f}")

@@ -133,6 +133,15 @@ class SearchConfig:
         return path
 
     @classmethod
+    def load_run(cls, folder: str | Path) -> SearchConfig:
+        """A run's ``config.yaml``, pointed at ``folder`` as it is now: a moved or copied run is read and
+        written where it is, not where the config was first saved."""
+        folder = Path(folder)
+        config = cls.load(folder / "config.yaml")
+        config.runs_dir, config.name = str(folder.parent), folder.name
+        return config
+
+    @classmethod
     def load(cls, path: str | Path) -> SearchConfig:
         path = Path(path)
         if not path.is_file():

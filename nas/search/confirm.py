@@ -26,7 +26,7 @@ from typing import Any
 
 from nas.arch import Arch, parse_arch
 from nas.errors import NasError
-from nas.fileio import append_line, atomic_write_text
+from nas.fileio import append_line, atomic_write_text, read_journal
 from nas.progress import progress
 from nas.search.config import SearchConfig
 from nas.stats import mean_interval_95, pooled_sd
@@ -64,7 +64,7 @@ def plan_confirmation(run: str | Path, seeds: int = 8, top: int = 1, epochs: flo
         raise NasError(f"--seeds must be at least 2 (an interval needs two), got {seeds}")
     if top < 1:
         raise NasError(f"--top must be at least 1, got {top}")
-    config = SearchConfig.load(run / "config.yaml")
+    config = SearchConfig.load_run(run)
     pareto = json.loads((run / "pareto.json").read_text())
     baseline = pareto.get("baseline")
     if not baseline:
@@ -91,13 +91,11 @@ def _key(arch_text: str, fidelity_label: str, seed: int) -> tuple[str, str, int]
 def load_records(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
     """Finished confirmation trainings (a line torn by a kill mid-write is skipped)."""
     records = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-                records[_key(record["arch"], record["fidelity"], int(record["seed"]))] = record
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
+    for record in read_journal(path):
+        try:
+            records[_key(record["arch"], record["fidelity"], int(record["seed"]))] = record
+        except (KeyError, TypeError, ValueError):
+            continue
     return records
 
 
@@ -127,12 +125,9 @@ def run_confirmation(plan: Plan, workers: int | None = None, threads: int | None
 
 def _train(todo: list[tuple[Arch, int]], data: Any, fidelity: Fidelity, workers: int, threads: int | None,
            show_progress: bool):  # noqa: ANN202 (a generator of (arch text, seed, outcome))
-    from concurrent.futures import as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
     import torch
 
-    from nas.search.pool import TrainingPool, default_threads, pool_error, train_and_report
+    from nas.search.pool import TrainingPool, default_threads, train_and_report
     from nas.train import set_threads
 
     if workers == 1:  # here, at the run's thread count (the caller's is restored after)
@@ -147,10 +142,8 @@ def _train(todo: list[tuple[Arch, int]], data: Any, fidelity: Fidelity, workers:
     pool = TrainingPool(data, workers, threads or default_threads(workers))
     try:
         futures = {pool.submit(str(arch), fidelity, seed, None, test=True): (str(arch), seed) for arch, seed in todo}
-        for future in progress(as_completed(futures), len(futures), "confirm", show_progress):
-            yield *futures[future], future.result()
-    except BrokenProcessPool:
-        raise pool_error() from None
+        for (arch_text, seed), outcome in pool.completed(futures, "confirm", show_progress):
+            yield arch_text, seed, outcome
     finally:
         pool.close()
 

@@ -19,7 +19,7 @@ from typing import Any
 from nas.arch import Arch, Layer, parse_arch
 from nas.data import Dataset, load_cifar10
 from nas.errors import NasError
-from nas.fileio import append_line
+from nas.fileio import append_line, read_journal
 from nas.latency.table import LatencyTable, available_devices, load_table
 from nas.model import arch_cost
 from nas.progress import progress
@@ -116,14 +116,11 @@ class SearchContext:
 
     # -- evaluation cache -------------------------------------------------------------------
     def _load_cache(self) -> None:
-        if not self.path.is_file():
-            return
-        for line in self.path.read_text().splitlines():
+        for record in read_journal(self.path):
             try:
-                record = json.loads(line)
                 evaluation = Evaluation(**record)
-            except (json.JSONDecodeError, TypeError):
-                continue  # a line torn by a kill mid-write
+            except TypeError:
+                continue  # a record of another shape (a torn line is already skipped)
             self.cache[evaluation.key] = evaluation
 
     def _append(self, evaluation: Evaluation) -> None:
@@ -166,11 +163,6 @@ class SearchContext:
 
     def _evaluate_in_pool(self, todo: list[tuple[str, int, int]], desc: str,
                           show_progress: bool) -> dict[tuple[str, int, int], Evaluation]:
-        from concurrent.futures import as_completed
-        from concurrent.futures.process import BrokenProcessPool
-
-        from nas.search.pool import pool_error
-
         pool = self.pool()
         started = time.perf_counter()
         futures = {}
@@ -179,14 +171,10 @@ class SearchContext:
             weights = self._weights_to_keep(parse_arch(arch_text), rung, seed, False)
             futures[pool.submit(arch_text, self.fidelities[rung], seed, weights)] = (arch_text, rung, seed)
         try:
-            for future in progress(as_completed(futures), len(futures), desc, show_progress):
-                arch_text, rung, seed = futures[future]
-                outcome = future.result()
-                results[futures[future]] = self._record(
+            for (arch_text, rung, seed), outcome in pool.completed(futures, desc, show_progress):
+                results[(arch_text, rung, seed)] = self._record(
                     Evaluation(arch_text, rung, seed, outcome["accuracy"], self.fidelities[rung].label(),
                                outcome["seconds"], outcome["history"]), outcome["stopped_early"])
-        except BrokenProcessPool:
-            raise pool_error() from None
         finally:
             self.training_seconds += time.perf_counter() - started  # wall time spent waiting on the trainings
         return results

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
@@ -97,6 +98,20 @@ class TrainingPool:
         try:
             return self._executor.submit(_train_in_worker, arch_text, asdict(fidelity), seed,
                                          str(weights) if weights else None, test)
+        except BrokenProcessPool:
+            raise pool_error() from None
+
+    def completed(self, futures: dict[Future, Any], desc: str = "",
+                  show_progress: bool = False) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """``(what the future was submitted for, its outcome)`` as trainings finish, with a progress bar; a dead
+        worker becomes :func:`pool_error`'s one-line error."""
+        from concurrent.futures import as_completed
+
+        from nas.progress import progress
+
+        try:
+            for future in progress(as_completed(futures), len(futures), desc, show_progress):
+                yield futures[future], future.result()
         except BrokenProcessPool:
             raise pool_error() from None
 
