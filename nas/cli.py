@@ -88,14 +88,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from nas.arch import arch_to_yaml
     from nas.data import load_cifar10
     from nas.space import resolve_arch
-    from nas.train import Fidelity, evaluate_test, set_threads, train
+    from nas.train import Fidelity, evaluate_test, recommended_recipe, set_threads, train
 
     arch = resolve_arch(args.arch)
-    fidelity = Fidelity(epochs=args.epochs, subset=args.subset or None, batch_size=args.batch_size,
-                        resolution=args.resolution, lr=args.lr, val_size=args.val_size)
     data = load_cifar10(args.data, download=not args.no_download)
+    subset = args.subset or None
+    images = args.epochs * min(subset or len(data.train_y), max(len(data.train_y) - args.val_size, 0))
+    batch_size, lr = recommended_recipe(images)
+    fidelity = Fidelity(epochs=args.epochs, subset=subset, batch_size=args.batch_size or batch_size,
+                        resolution=args.resolution, lr=args.lr if args.lr is not None else lr, val_size=args.val_size)
     set_threads(args.threads)
     result, model = train(arch, data, fidelity, seed=args.seed, progress=True)
+    if result.diverged:
+        raise NasError(f"training diverged ({result.diverged}); nothing written: lower --lr (the rule for "
+                       f"{images:,.0f} images is {lr:g} at batch {batch_size}, see 'nas train --help')")
     if args.test:
         result.test_accuracy = evaluate_test(model, data, fidelity.resolution or arch.resolution)
     out = Path(args.out or f"runs/train_{arch.id}_{fidelity.label()}_s{args.seed}")
@@ -150,7 +156,7 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
           f"training)")
     noise = f"+-{result.noise * 100:.1f} pts (seed sd)" if result.noise is not None else "not measured"
     print(f"Pareto front under {config.budget_ms:g} ms on {config.device}, judged at {label}; noise {noise}")
-    rows = [("acc %", "latency ms", "+-ms", "sources", "MMACs", "params", "id", "arch")]
+    rows = [("acc % (mean)", "seeds", "latency ms", "+-ms", "sources", "MMACs", "params", "id", "arch")]
     from nas.latency.table import load_table
     from nas.model import arch_cost
 
@@ -158,17 +164,16 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
     for c in result.front:
         cost = arch_cost(c.arch)
         sources = " ".join(f"{origin[:4]} {share * 100:.0f}%" for origin, share in sorted(table.breakdown(c.arch).items()))
-        rows.append((f"{c.accuracy[top] * 100:.2f}", f"{c.latency_ms:.3f}", f"{table.error_bar(c.arch):.2f}", sources,
-                     f"{cost.macs / 1e6:.1f}", f"{cost.params / 1e6:.2f}M", c.arch.id, str(c.arch)))
+        rows.append((f"{c.accuracy[top] * 100:.2f}", str(len(c.samples[top])), f"{c.latency_ms:.3f}",
+                     f"{table.error_bar(c.arch):.2f}", sources, f"{cost.macs / 1e6:.1f}", f"{cost.params / 1e6:.2f}M",
+                     c.arch.id, str(c.arch)))
     _print_table(rows)
     best, base = result.best, result.baseline
     if best is not None:
-        seeds = ", ".join(f"{best.samples[top][seed] * 100:.2f}" for seed in sorted(best.samples[top]))
-        print(f"best under budget: {best.accuracy[top] * 100:.2f}% (seeds: {seeds}) at {best.latency_ms:.3f} ms "
-              f"({best.arch.id})")
+        seeds = [best.samples[top][seed] for seed in sorted(best.samples[top])]
+        print(f"best under budget: {_mean_with_seeds(seeds)} at {best.latency_ms:.3f} ms ({best.arch.id})")
     if base is not None:
-        accs = ", ".join(f"{a * 100:.2f}" for a in base["accuracies"])
-        print(f"best baseline under budget: {base['name']} {base['accuracy'] * 100:.2f}% (seeds: {accs}) at "
+        print(f"best baseline under budget: {base['name']} {_mean_with_seeds(base['accuracies'])} at "
               f"{base['latency_ms']:.3f} ms, same fidelity")
         if best is not None:
             from nas.search.pareto import compare_to_baseline
@@ -183,11 +188,21 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
         print("no hand-designed baseline fits this budget")
 
 
+def _mean_with_seeds(accuracies: Sequence[float]) -> str:
+    """'34.65% (mean of 2 seeds: 35.50, 33.80)': every accuracy headline is a mean, with its seeds beside it."""
+    if len(accuracies) == 1:
+        return f"{accuracies[0] * 100:.2f}% (1 seed)"
+    seeds = ", ".join(f"{a * 100:.2f}" for a in accuracies)
+    return f"{sum(accuracies) / len(accuracies) * 100:.2f}% (mean of {len(accuracies)} seeds: {seeds})"
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from nas.export import export_run
 
+    if args.top is not None and args.top < 1:
+        raise NasError(f"--top must be at least 1, got {args.top}")
     for folder in export_run(args.run, pareto=args.pareto, top=args.top, trial=args.trial,
-                             retrain_epochs=args.retrain_epochs):
+                             retrain_epochs=args.retrain_epochs, show_progress=True):
         print(folder)
     return 0
 
@@ -333,6 +348,16 @@ def cmd_latency_predict(args: argparse.Namespace) -> int:
 
     table = load_table(args.device)
     arch = resolve_arch(args.arch)
+    missing = table.missing(arch.keys())
+    if missing:
+        from nas.space import iter_spaces
+
+        spaces = [space.name for space in iter_spaces() if space.contains(arch)]
+        where = (table.fill_advice(spaces[0]) if spaces else
+                 "this arch is in no search space, and tables are built a space at a time: write a space YAML in "
+                 f"search_spaces/ that contains it, then {table.fill_advice('YOUR_SPACE')}")
+        raise NasError(f"table {table.device!r} has no entry for {len(missing)} of this arch's layers, e.g. "
+                       f"{missing[0]!r}; {where}")
     shares = ", ".join(f"{origin} {share * 100:.0f}%" for origin, share in sorted(table.breakdown(arch).items()))
     print(f"{table.predict(arch):.3f} ms on {table.device} ({shares})")
     return 0
@@ -466,13 +491,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one arch on CIFAR-10 (the evaluator the search uses)")
     p.add_argument("arch", help="arch string, arch YAML file or baseline name")
-    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--epochs", type=float, default=1.0, help="passes over the training subset (default 1)")
     p.add_argument("--subset", type=int, default=10_000, help="training images (class-balanced); 0 = all")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default by run length, like the search's rungs: 32 up to 32,000 images seen (epochs x "
+                        "subset), else 128")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate; default by run length: 0.03 up to 32,000 images seen, else 0.1 "
+                        "(short runs diverge at long-run rates; a diverged run stops and says so)")
     p.add_argument("--resolution", type=int, default=None, help="override the arch's input resolution")
     p.add_argument("--val-size", type=int, default=2_000, help="validation images held out of the training set")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, data order and augmentation (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--data", default=None, help="CIFAR-10 folder or archive (default: $NAS_DATA, then the cache); "
                                                "'synthetic' for the test set")
@@ -487,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default=None, help="latency budget with unit, e.g. 30ms, 0.03s (default 30ms)")
     p.add_argument("--trials", type=int, default=None, help="feasible candidates trained at rung 0 (default 16)")
     p.add_argument("--sampler", default=None, help="nsga2 (default), tpe, random")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="seed of the sampler and of every training; "
+                   "the same seed and config give the same run (default 0)")
     p.add_argument("--backend", default=None, help="optuna (default) or ray")
     p.add_argument("--workers", type=int, default=None,
                    help="trainings side by side: worker processes (optuna) or parallel Ray trials (default 2)")
@@ -503,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, help="continue the run of this name (or folder)")
     p.set_defaults(handler=cmd_search)
 
-    p = sub.add_parser("export", help="export a run's archs: ONNX, weights, arch.yaml, metrics.json")
+    p = sub.add_parser("export", help="export a run's archs (default: its Pareto front): ONNX, weights, arch.yaml, "
+                                      "metrics.json")
     p.add_argument("run", help="run folder (runs/<name>)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--pareto", action="store_true", help="every arch on the front (default)")
@@ -513,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("confirm", help="retrain a run's best arch and its baseline with fresh seeds: test-set gap "
-                                       "with a 95 % interval")
+                                       "with a 95 %% interval")
     p.add_argument("run", help="run folder (runs/<name>)")
     p.add_argument("--seeds", type=int, default=8, help="fresh seeds per arch (default 8; more seeds can be added later)")
     p.add_argument("--top", type=int, default=1, help="confirm the front's K most accurate archs (default 1)")
@@ -549,7 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", required=True)
     p.add_argument("--space", action="append", help="space (repeatable; default: every space)")
     p.add_argument("--samples", type=int, default=100, help="archs per space (default 100)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the archs drawn for checking (default 0; "
+                   "--fit draws its own with seed + 10000)")
     p.add_argument("--passes", type=int, default=1, help="measure each arch this many times (median)")
     p.add_argument("--fit", action="store_true", help="first fit the calibration on other random archs")
     p.add_argument("--fit-samples", type=int, default=30, help="archs per space for --fit (default 30)")

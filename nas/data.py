@@ -91,6 +91,12 @@ def load_cifar10(data: str | Path | None = None, download: bool = True) -> Datas
     if data and _resolve(Path(data).expanduser()) is None:
         raise DataError(f"no CIFAR-10 at {data}: expected the {FOLDER} folder (data_batch_1.bin ... test_batch.bin), "
                         f"a folder containing it, or {ARCHIVE}")
+    env = os.environ.get("NAS_DATA")
+    if not data and env and _resolve(Path(env).expanduser()) is None:  # a set variable is meant: never skip it
+        what = ("does not exist" if not Path(env).expanduser().exists() else
+                "is a file, not a CIFAR-10 archive" if Path(env).expanduser().is_file() else "holds no CIFAR-10")
+        raise DataError(f"NAS_DATA={env} {what}: point it at the {FOLDER} folder (data_batch_1.bin ... "
+                        f"test_batch.bin), a folder containing it, or {ARCHIVE}; or unset it to use {cache_dir()}")
     for location in looked:
         found = _resolve(location)
         if found is not None:

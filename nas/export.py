@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from nas.latency.ortbench import session, time_callable
 from nas.latency.table import available_devices, load_table
 from nas.model import arch_cost, build
 from nas.onnx_io import export_onnx, max_abs_difference
+from nas.progress import Stages
 from nas.search.config import SearchConfig
 from nas.search.context import SearchContext, save_weights
 from nas.train import Fidelity, evaluate_test
@@ -53,8 +55,16 @@ def _select(run: Path, config: SearchConfig, pareto: bool, top: int | None, tria
     return [parse_arch(item["arch"]) for item in front["front"]]
 
 
+def selection_name(top: int | None, trial: str | None) -> str:
+    """What ``nas export`` exports, in words: the Pareto front unless --top or --trial says otherwise."""
+    if trial is not None:
+        return f"trial {trial}"
+    return f"the {top} most accurate archs" if top is not None else "the Pareto front (the default)"
+
+
 def export_run(run: str | Path, pareto: bool = True, top: int | None = None, trial: str | None = None,
-               retrain_epochs: float | None = None) -> list[Path]:
+               retrain_epochs: float | None = None, show_progress: bool = False) -> list[Path]:
+    """Export the selection (the Pareto front by default) of a finished run, one folder per arch."""
     run = Path(run)
     if not (run / "config.yaml").is_file() or not (run / "pareto.json").is_file():
         raise NasError(f"{run} is not a finished search run (needs config.yaml and pareto.json)")
@@ -65,13 +75,22 @@ def export_run(run: str | Path, pareto: bool = True, top: int | None = None, tri
     if retrain_epochs is not None:
         fidelity = Fidelity(**{**fidelity.__dict__, "epochs": retrain_epochs, "subset": None})
         rung = len(context.fidelities)  # a rung of its own in the cache
+    archs = _select(run, config, pareto, top, trial)
+    if not archs:
+        raise NasError(f"{run}: {selection_name(top, trial)} is empty: nothing to export (no candidate was trained "
+                       "under the budget; see the run's pareto.json)")
+    stages = Stages(len(archs), show_progress)
+    if show_progress:
+        print(f"exporting {selection_name(top, trial)} of {run}: {len(archs)} arch(s)", file=sys.stderr)
     folders = []
-    for arch in _select(run, config, pareto, top, trial):
-        folders.append(export_arch(context, arch, rung, fidelity, run / "export" / arch.id))
+    for arch in archs:
+        stages.begin(f"{arch.id}: weights, ONNX with parity check, latency on this host, official test set")
+        folders.append(export_arch(context, arch, rung, fidelity, run / "export" / arch.id, show_progress))
     return folders
 
 
-def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelity, out: Path) -> Path:
+def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelity, out: Path,
+                show_progress: bool = False) -> Path:
     seed = context.config.seed
     weights = context.weights_path(arch, rung, seed)
     evaluation = context.evaluate(arch, rung, seed, fidelity=fidelity, keep_weights=True)
@@ -79,7 +98,7 @@ def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelit
     if not weights.is_file():  # trained by an older run or below the top rung: train now
         from nas.train import train
 
-        _, model = train(arch, context.data, fidelity, seed=seed)
+        _, model = train(arch, context.data, fidelity, seed=seed, progress=show_progress)
         save_weights(model, weights)
     model.load_state_dict(torch.load(weights, weights_only=True))
     model = model.cpu().eval()

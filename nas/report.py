@@ -1,8 +1,13 @@
 """Plots and a self-contained HTML page for a search run.
 
-``pareto.png``: every trained candidate (rung 0), the candidates judged at the top rung, the front,
-the budget line and the baseline. ``report.html``: the same chart as inline SVG, where hovering a
-point shows its arch (SVG ``<title>``: no JavaScript, no network), plus the front as a table.
+Accuracies at different fidelities are not comparable (rung 0 trains at half resolution on fewer
+images), so every picture keeps them apart: one panel per fidelity, each labelled with it. Panel 1
+shows every trained candidate at rung 0 (the screening); panel 2 the candidates judged at the top
+rung, the Pareto front and the baseline, each at the mean over its seeds with the seeds' range as an
+error bar. The budget is a labelled dashed line in both.
+
+``pareto.png`` is drawn with matplotlib; ``report.html`` holds the same panels as inline SVG (hovering a
+point shows its arch through SVG ``<title>``: no JavaScript, no network) and the front as a table.
 """
 
 from __future__ import annotations
@@ -10,137 +15,219 @@ from __future__ import annotations
 import csv
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from nas.errors import NasError
 from nas.fileio import atomic_write_text
 
+SCREENED, PROMOTED, FRONT, BASELINE = "#bbbbbb", "#4c72b0", "#dd8452", "#c44e52"
+
+
+@dataclass(frozen=True)
+class Dot:
+    """One point of a panel: latency, mean accuracy over its seeds and their range."""
+
+    latency_ms: float
+    accuracy: float
+    low: float
+    high: float
+    label: str
+    arch: str
+
+    @classmethod
+    def of(cls, latency_ms: float, accuracies: list[float], label: str, arch: str) -> Dot:
+        mean = sum(accuracies) / len(accuracies)
+        return cls(latency_ms, mean, min(accuracies), max(accuracies), label, arch)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The points judged at one fidelity."""
+
+    title: str
+    series: list[tuple[str, str, list[Dot]]]  # (legend name, colour, dots)
+    line: bool = False  # the last series is the front: join its dots
+
 
 def _load(run: Path) -> tuple[dict, list[dict[str, str]]]:
     if not (run / "pareto.json").is_file() or not (run / "trials.csv").is_file():
         raise NasError(f"{run} is not a finished search run (needs pareto.json and trials.csv)")
-    with open(run / "trials.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    return json.loads((run / "pareto.json").read_text()), rows
+    try:
+        with open(run / "trials.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        return json.loads((run / "pareto.json").read_text()), rows
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
+        raise NasError(f"{run}: pareto.json or trials.csv is unreadable ({exc}); rerun the search with --resume "
+                       "to rewrite them") from None
+
+
+def panels(summary: dict, rows: list[dict[str, str]]) -> list[Panel]:
+    """The report's panels: screening at rung 0, then (with more than one rung) the top rung."""
+    latency_col = f"latency_ms_{summary['device']}"
+    top = summary["judged_at_rung"]
+    fidelities = summary["fidelities"]
+    screened = [Dot.of(float(r[latency_col]), [float(r["accuracy_rung0"])], r["id"], r["arch"]) for r in rows]
+    front = [Dot.of(f["latency_ms"], f.get("accuracies") or [f["accuracy"]], f["id"], f["arch"])
+             for f in summary["front"]]
+    baseline = summary.get("baseline")
+    base = ([Dot.of(baseline["latency_ms"], baseline.get("accuracies") or [baseline["accuracy"]], baseline["name"],
+                    baseline["arch"])] if baseline else [])
+    base_series = [(f"baseline {baseline['name']}", BASELINE, base)] if baseline else []
+    if top == 0:
+        return [Panel(f"every candidate at {fidelities[0]}",
+                      [("candidates", SCREENED, screened), *base_series, ("Pareto front", FRONT, front)], line=True)]
+    front_ids = {d.label for d in front}
+    promoted = [Dot.of(float(r[latency_col]), [float(r[f"accuracy_rung{top}"])], r["id"], r["arch"]) for r in rows
+                if r.get(f"accuracy_rung{top}") and r["id"] not in front_ids]
+    return [Panel(f"screening: every candidate at rung 0 ({fidelities[0]})", [("candidates", SCREENED, screened)]),
+            Panel(f"judged at rung {top} ({fidelities[top]})",
+                  [("promoted", PROMOTED, promoted), *base_series, ("Pareto front", FRONT, front)], line=True)]
 
 
 def write_report(run: str | Path) -> list[Path]:
     run = Path(run)
     summary, rows = _load(run)
-    device = summary["device"]
-    latency_col = f"latency_ms_{device}"
-    top = summary["judged_at_rung"]
-    trials = [(float(r[latency_col]), float(r["accuracy_rung0"]), r["arch"], r["id"]) for r in rows]
-    judged = [(float(r[latency_col]), float(r[f"accuracy_rung{top}"]), r["arch"], r["id"]) for r in rows
-              if r.get(f"accuracy_rung{top}")]
-    front = [(f["latency_ms"], f["accuracy"], f["arch"], f["id"]) for f in summary["front"]]
-    baseline = summary.get("baseline")
+    try:
+        drawn = panels(summary, rows)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NasError(f"{run}: pareto.json or trials.csv lacks a field the report needs ({exc}); rerun the search "
+                       "with --resume to rewrite them") from None
     png = run / "pareto.png"
-    _png(png, summary, trials, judged, front, baseline)
+    _png(png, summary, drawn)
     page = run / "report.html"
-    atomic_write_text(page, _html(summary, trials, judged, front, baseline))
+    atomic_write_text(page, _html(summary, drawn))
     return [png, page]
 
 
-def _png(path: Path, summary: dict, trials: list, judged: list, front: list, baseline: dict | None) -> None:
+def _subtitle(summary: dict) -> str:
+    noise = summary.get("noise_sd")
+    return (f"{summary['space']} on {summary['device']}, budget {summary['budget_ms']:g} ms"
+            + (f"; seed noise sd {noise * 100:.1f} pts" if noise else ""))
+
+
+def _png(path: Path, summary: dict, drawn: list[Panel]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    if trials:
-        ax.scatter([t[0] for t in trials], [t[1] * 100 for t in trials], s=14, c="#bbbbbb",
-                   label=f"all trials ({summary['fidelities'][0]})")
-    if judged and summary["judged_at_rung"] > 0:
-        ax.scatter([t[0] for t in judged], [t[1] * 100 for t in judged], s=22, c="#4c72b0",
-                   label=f"promoted ({summary['fidelities'][-1]})")
-    if front:
-        ax.plot([f[0] for f in front], [f[1] * 100 for f in front], "-o", c="#dd8452", ms=6, label="Pareto front")
-    if baseline:
-        ax.scatter([baseline["latency_ms"]], [baseline["accuracy"] * 100], marker="*", s=160, c="#c44e52",
-                   label=f"baseline {baseline['name']}")
-    ax.axvline(summary["budget_ms"], color="k", ls="--", lw=1, label=f"budget {summary['budget_ms']:g} ms")
-    ax.set_xlabel(f"predicted latency on {summary['device']} (ms)")
-    ax.set_ylabel("validation accuracy (%)")
-    noise = summary.get("noise_sd")
-    ax.set_title(f"{summary['run']}" + (f"  (seed noise sd {noise * 100:.1f} pts)" if noise else ""), fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    fig, axes = plt.subplots(1, len(drawn), figsize=(6.2 * len(drawn), 4.6), dpi=110, squeeze=False)
+    for ax, panel in zip(axes[0], drawn):
+        for name, colour, dots in panel.series:
+            if not dots:
+                continue
+            xs, ys = [d.latency_ms for d in dots], [d.accuracy * 100 for d in dots]
+            spread = [[(d.accuracy - d.low) * 100 for d in dots], [(d.high - d.accuracy) * 100 for d in dots]]
+            joined = panel.line and name == "Pareto front"
+            marker = "*" if name.startswith("baseline") else "o"
+            size = 12 if marker == "*" else 4 if colour == SCREENED else 6
+            has_spread = any(v > 0 for side in spread for v in side)
+            ax.errorbar(xs, ys, yerr=spread if has_spread else None, fmt=("-" if joined else "") + marker, ms=size,
+                        color=colour, capsize=3 if has_spread else 0, lw=1.5 if joined else 1,
+                        label=name + (" (mean; bar: range over seeds)" if has_spread else ""))
+        ax.axvline(summary["budget_ms"], color="k", ls="--", lw=1, label=f"budget {summary['budget_ms']:g} ms")
+        ax.annotate(f"budget {summary['budget_ms']:g} ms", (summary["budget_ms"], 0.98),
+                    xycoords=("data", "axes fraction"), xytext=(-3, 0), textcoords="offset points", ha="right",
+                    va="top", rotation=90, fontsize=8)
+        ax.set_xlabel(f"predicted latency on {summary['device']} (ms)")
+        ax.set_ylabel("validation accuracy (%) at this panel's fidelity")
+        ax.set_title(panel.title, fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"{summary['run']}: {_subtitle(summary)}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
-def _svg(summary: dict, trials: list, judged: list, front: list, baseline: dict | None) -> str:
-    width, height, pad = 720, 420, 50
-    points = trials + judged + front + ([(baseline["latency_ms"], baseline["accuracy"], "", "")] if baseline else [])
-    xs = [p[0] for p in points] + [summary["budget_ms"], 0.0]
-    ys = [p[1] * 100 for p in points] or [0, 100]
+def _svg(summary: dict, panel: Panel) -> str:
+    width, height, pad, legend_w = 700, 400, 50, 150  # the legend sits right of the frame, over no point
+    dots = [d for _, _, ds in panel.series for d in ds]
+    xs = [d.latency_ms for d in dots] + [summary["budget_ms"], 0.0]
+    ys = [v * 100 for d in dots for v in (d.low, d.high)] or [0.0, 100.0]
     x0, x1 = min(xs), max(xs) * 1.05
     y0, y1 = min(ys) - 2, max(ys) + 2
 
     def sx(x: float) -> float:
-        return pad + (x - x0) / (x1 - x0 or 1) * (width - 2 * pad)
+        return pad + (x - x0) / (x1 - x0 or 1) * (width - 2 * pad - legend_w)
 
-    def sy(y: float) -> float:
-        return height - pad - (y * 100 - y0) / (y1 - y0 or 1) * (height - 2 * pad)
+    def sy(fraction: float) -> float:
+        return height - pad - (fraction * 100 - y0) / (y1 - y0 or 1) * (height - 2 * pad)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">',
-             f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad}" height="{height - 2 * pad}" fill="none" stroke="#888"/>']
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11" '
+             f'role="img" aria-label="{html.escape(panel.title)}">',
+             f'<text x="{(width - legend_w) / 2}" y="16" text-anchor="middle" font-weight="bold">'
+             f'{html.escape(panel.title)}</text>',
+             f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad - legend_w}" height="{height - 2 * pad}" fill="none" '
+             'stroke="#888"/>']
     for i in range(6):
-        x = x0 + (x1 - x0) * i / 5
-        y = y0 + (y1 - y0) * i / 5
+        x, y = x0 + (x1 - x0) * i / 5, y0 + (y1 - y0) * i / 5
         parts.append(f'<text x="{sx(x):.0f}" y="{height - pad + 15}" text-anchor="middle">{x:.2f}</text>')
-        parts.append(f'<text x="{pad - 5}" y="{height - pad - (y - y0) / (y1 - y0 or 1) * (height - 2 * pad):.0f}" '
-                     f'text-anchor="end">{y:.1f}</text>')
-    parts.append(f'<text x="{width / 2}" y="{height - 10}" text-anchor="middle">predicted latency on '
+        parts.append(f'<text x="{pad - 5}" y="{sy(y / 100):.0f}" text-anchor="end">{y:.1f}</text>')
+    parts.append(f'<text x="{(width - legend_w) / 2}" y="{height - 10}" text-anchor="middle">predicted latency on '
                  f'{html.escape(summary["device"])} (ms)</text>')
     parts.append(f'<text x="12" y="{height / 2}" transform="rotate(-90 12 {height / 2})" text-anchor="middle">'
-                 'validation accuracy (%)</text>')
+                 'validation accuracy (%) at this fidelity</text>')
     bx = sx(summary["budget_ms"])
     parts.append(f'<line x1="{bx:.1f}" y1="{pad}" x2="{bx:.1f}" y2="{height - pad}" stroke="black" stroke-dasharray="4"/>')
-
-    def dots(items: list, colour: str, radius: int, label: str) -> None:
-        for lat, acc, arch, ident in items:
-            tip = html.escape(f"{label} {ident}: {acc * 100:.2f}% at {lat:.3f} ms\n{arch}")
-            parts.append(f'<circle cx="{sx(lat):.1f}" cy="{sy(acc):.1f}" r="{radius}" fill="{colour}">'
+    parts.append(f'<text x="{bx - 4:.1f}" y="{pad + 12}" text-anchor="end">budget {summary["budget_ms"]:g} ms</text>')
+    for name, colour, series in panel.series:
+        if panel.line and name == "Pareto front" and series:
+            path = " ".join(f"{sx(d.latency_ms):.1f},{sy(d.accuracy):.1f}" for d in series)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        radius = 7 if name.startswith("baseline") else 3 if colour == SCREENED else 5
+        for d in series:
+            if d.high > d.low:
+                parts.append(f'<line x1="{sx(d.latency_ms):.1f}" y1="{sy(d.low):.1f}" x2="{sx(d.latency_ms):.1f}" '
+                             f'y2="{sy(d.high):.1f}" stroke="{colour}" stroke-width="1.5"/>')
+            tip = html.escape(f"{name} {d.label}: {d.accuracy * 100:.2f}% (seeds {d.low * 100:.2f}-{d.high * 100:.2f}) "
+                              f"at {d.latency_ms:.3f} ms\n{d.arch}")
+            parts.append(f'<circle cx="{sx(d.latency_ms):.1f}" cy="{sy(d.accuracy):.1f}" r="{radius}" fill="{colour}">'
                          f'<title>{tip}</title></circle>')
-
-    dots(trials, "#bbbbbb", 3, "trial (rung 0)")
-    if summary["judged_at_rung"] > 0:
-        dots(judged, "#4c72b0", 4, "promoted")
-    path = " ".join(f"{sx(f[0]):.1f},{sy(f[1]):.1f}" for f in front)
-    if front:
-        parts.append(f'<polyline points="{path}" fill="none" stroke="#dd8452" stroke-width="2"/>')
-    dots(front, "#dd8452", 5, "front")
-    if baseline:
-        dots([(baseline["latency_ms"], baseline["accuracy"], baseline["arch"], baseline["name"])], "#c44e52", 7,
-             "baseline")
+    legend = [(name, colour) for name, colour, series in panel.series if series]
+    for i, (name, colour) in enumerate(legend):
+        y = pad + 10 + 16 * i
+        x = width - pad - legend_w + 14
+        parts.append(f'<circle cx="{x}" cy="{y - 4}" r="4" fill="{colour}"/><text x="{x + 8}" y="{y}">'
+                     f'{html.escape(name)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _html(summary: dict, trials: list, judged: list, front: list, baseline: dict | None) -> str:
-    rows = "".join(f"<tr><td>{f['accuracy'] * 100:.2f}</td><td>{f['latency_ms']:.3f}</td><td>{f['macs'] / 1e6:.1f}</td>"
+def _seeds(accuracies: list[float]) -> str:
+    return ", ".join(f"{a * 100:.2f}" for a in accuracies)
+
+
+def _html(summary: dict, drawn: list[Panel]) -> str:
+    rows = "".join(f"<tr><td>{f['accuracy'] * 100:.2f}</td><td>{_seeds(f.get('accuracies') or [f['accuracy']])}</td>"
+                   f"<td>{f['latency_ms']:.3f}</td><td>{f['macs'] / 1e6:.1f}</td>"
                    f"<td>{f['params'] / 1e6:.2f}M</td><td><code>{html.escape(f['arch'])}</code></td></tr>"
                    for f in summary["front"])
     base = ""
+    baseline = summary.get("baseline")
     if baseline:
+        seeds = baseline.get("accuracies") or [baseline["accuracy"]]
         base = (f"<p>Best baseline under budget: <b>{html.escape(baseline['name'])}</b> "
-                f"{baseline['accuracy'] * 100:.2f}% at {baseline['latency_ms']:.3f} ms (same fidelity).</p>")
+                f"{baseline['accuracy'] * 100:.2f}% (mean of {len(seeds)} seed(s): {_seeds(seeds)}) at "
+                f"{baseline['latency_ms']:.3f} ms, at the front's fidelity.</p>")
     noise = summary.get("noise_sd")
+    ladder = " → ".join(html.escape(f) for f in summary["fidelities"])
+    figures = "\n".join(_svg(summary, panel) for panel in drawn)
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>nas report: {html.escape(summary['run'])}</title>
-<style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:2px 8px;text-align:left}} code{{font-size:10px}}</style>
+<html lang="en"><head><meta charset="utf-8"><title>nas report: {html.escape(summary['run'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:2px 8px;text-align:left}} code{{font-size:10px}}
+svg{{margin-right:1em}}</style>
 </head><body>
 <h1>{html.escape(summary['run'])}</h1>
 <p>Space <b>{html.escape(summary['space'])}</b>, device <b>{html.escape(summary['device'])}</b>, budget
-{summary['budget_ms']:g} ms. Fidelities: {html.escape(' &rarr; '.join(summary['fidelities']))}; the front is judged at
-the last. Seed noise (sd): {f'{noise * 100:.1f} points' if noise else 'not measured'}; accuracy differences within it
-count as ties that go to the lower latency. Hover a point to see its arch.</p>
-{_svg(summary, trials, judged, front, baseline)}
+{summary['budget_ms']:g} ms. Fidelities: {ladder}; the front is judged at the last. Accuracies at different
+fidelities are not comparable, so each panel shows one. Every accuracy of the front and the baseline is the mean over
+its seeds; a vertical bar spans the seeds. Seed noise (sd): {f'{noise * 100:.1f} points' if noise else 'not measured'};
+accuracy differences within it count as ties that go to the lower latency. Hover a point to see its arch.</p>
+<div>{figures}</div>
 {base}
 <h2>Pareto front</h2>
-<table><tr><th>acc %</th><th>latency ms</th><th>MMACs</th><th>params</th><th>arch</th></tr>{rows}</table>
+<table><tr><th>acc % (mean)</th><th>seeds %</th><th>latency ms</th><th>MMACs</th><th>params</th><th>arch</th></tr>{rows}
+</table>
 </body></html>
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,40 @@ def test_malformed_space_file_reports_file_and_field(tmp_path: Path) -> None:
                             text=True, cwd=REPO)
     assert result.returncode == 2
     assert f"{bad}: stages[0].kernels: 9 is not allowed" in result.stderr
+
+
+def _every_command(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path of the parser, found by walking its subparsers (so a new command is covered too)."""
+    paths = [prefix]
+    for action in parser._actions:  # argparse keeps its subparsers here and nowhere public
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                paths += _every_command(child, (*prefix, name))
+    return paths
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_of_every_command_prints_and_exits_0(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from nas.cli import build_parser
+
+    commands = _every_command(build_parser())
+    assert ("latency", "build") in commands and ("confirm",) in commands
+    for path in commands:
+        with pytest.raises(SystemExit) as stop:
+            main([*path, flag])
+        assert stop.value.code == 0, path
+        out = capsys.readouterr().out
+        assert out.startswith("usage: nas"), path
+        assert "%(" not in out and "%%" not in out, path  # every format code was expanded
+
+
+def test_advice_for_a_device_that_cannot_be_measured_here_names_the_bundle_not_build(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    readme_example = "r32_w0.75-stem_c16_k3_s1-ir_k3_e6_c24_s1-ghost_se_k5_e3_c32_s2-shuffle_k3_e1_c64_s2-head_c1504"
+    assert main(["latency", "predict", "--device", "rpi4", readme_example]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "nas latency bundle" in err and "nas latency transfer" in err and "latency build" not in err
+    assert "--arch" not in err and "no search space" in err
+    assert main(["latency", "predict", "--device", "cpu_x86", readme_example]) == 2
+    assert "nas latency build --device cpu_x86" in capsys.readouterr().err

@@ -184,3 +184,56 @@ def test_train_cli_writes_loadable_weights(tmp_path: Path) -> None:
     build(TINY).load_state_dict(state)
     assert (out / "metrics.json").is_file() and (out / "arch.yaml").is_file()
     assert io.StringIO(result.stdout).read().startswith("val ")
+
+
+def test_short_runs_get_the_rungs_small_learning_rate_long_runs_the_long_recipe() -> None:
+    from nas.train import SHORT_RUN_IMAGES, recommended_recipe
+
+    assert recommended_recipe(2_000) == (32, 0.03)  # `nas train --epochs 1 --subset 2000`: 62 steps
+    assert recommended_recipe(SHORT_RUN_IMAGES) == (32, 0.03)
+    batch, lr = recommended_recipe(4 * 48_000)  # the baseline recipe: full training set, 4 epochs
+    assert batch == 128 and lr > 0.03
+
+
+def test_a_diverging_loss_stops_the_training_and_says_why() -> None:
+    fidelity = Fidelity(epochs=2, subset=600, val_size=200, batch_size=50, lr=1e4)
+    result, _ = train(TINY, synthetic_cifar(), fidelity, seed=0, device=torch.device("cpu"))
+    assert result.diverged and "lr 10000" in result.diverged
+    assert result.stopped_early and result.steps < 2 * (600 // 50) and result.accuracy == pytest.approx(0.1)
+    calm, _ = train(TINY, synthetic_cifar(), FAST, seed=0, device=torch.device("cpu"))
+    assert calm.diverged is None and not calm.stopped_early
+
+
+def test_divergence_watch_ignores_one_noisy_batch_but_not_a_climb() -> None:
+    from nas.train import Divergence
+
+    watch = Divergence(10)
+    assert not any(watch.update(loss) for loss in [2.3, 2.4, 9.0, 2.3, 2.2, 2.2, 2.1, 2.0])
+    climbing = Divergence(10)
+    assert any(climbing.update(loss) for loss in [2.3, 2.6, 5.2, 10.5, 19.4, 20.0, 20.0, 20.0, 20.0])
+    assert Divergence(10).update(float("nan"))
+
+
+def test_train_cli_diverged_run_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "nas", "train", str(TINY), "--data", "synthetic", "--epochs", "2",
+                             "--subset", "600", "--val-size", "200", "--lr", "10000", "--out", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("nas: error: training diverged")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "empty folder"])
+def test_a_wrong_nas_data_is_named_never_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """A set NAS_DATA that holds no CIFAR-10 is an error naming it, not a silent fall-through to a download."""
+    target = tmp_path / "data"
+    if kind == "file":
+        target.write_text("not cifar")
+    elif kind == "empty folder":
+        target.mkdir()
+    monkeypatch.setenv("NAS_DATA", str(target))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(DataError, match=f"NAS_DATA={target} "):
+        load_cifar10(None, download=True)
+    assert not (tmp_path / "cache").exists()  # no download was tried

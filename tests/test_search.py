@@ -223,6 +223,7 @@ def test_run_folder_holds_everything(finished_run: Path) -> None:
     assert all(f["latency_ms"] <= 50 for f in summary["front"])
     assert summary["baseline"]["name"].startswith(("shufflenet", "mobilenet", "ghostnet"))
     assert len(summary["baseline"]["accuracies"]) == 2 and summary["noise_sd"] is not None
+    assert summary["baseline"]["accuracy"] == pytest.approx(sum(summary["baseline"]["accuracies"]) / 2)  # the mean
     best = max(summary["front"], key=lambda f: f["accuracy"])
     assert len(best["accuracies"]) == 2 and best["accuracy"] == pytest.approx(sum(best["accuracies"]) / 2)
     assert 0 <= summary["overhead_fraction"] < 1
@@ -264,6 +265,9 @@ def test_resuming_a_finished_run_prints_its_result_and_the_way_to_settle_a_tie(f
     assert result.returncode == 0, result.stderr
     assert f"run {run}:" in result.stdout, "a copied run resumes where it is, not where config.yaml was written"
     assert "best under budget" in result.stdout and "searched vs baseline" in result.stdout
+    assert "(mean of 2 seeds: " in result.stdout.split("best baseline under budget")[1]
+    stages = [line for line in result.stderr.splitlines() if line.startswith("stage ")]
+    assert [line.split(":")[0] for line in stages] == ["stage 1/3", "stage 2/3", "stage 3/3"]
     if "within the seed noise" in result.stdout:  # the tiny rungs leave every arch at chance: a tie
         assert f"nas confirm {run}" in result.stdout
 

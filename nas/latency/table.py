@@ -147,9 +147,27 @@ class LatencyTable:
             raise TableError(
                 f"table {self.device!r} has no entry for {missing[0]!r}"
                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                + f"; build it with: nas latency build --device {self.device} --space SPACE "
-                  f"(or --arch for a single arch)")
+                + f"; {self.fill_advice()}")
         return self.overhead_ms + sum(self.entries[k].ms for k in keys)
+
+    def measured_by_a_host(self) -> bool:
+        """Whether ``nas latency build`` measured this table (so a host like the one it names can add entries)."""
+        return "reference_ms" in self.meta and self.meta.get("runtime") in ("onnxruntime", "torch")
+
+    def fill_advice(self, space: str = "SPACE") -> str:
+        """How to add the entries a space needs to this table: it depends on where its numbers come from.
+
+        A table measured by ``nas latency build`` grows by building on its own kind of host; a device's table
+        (a board, a phone, published numbers) cannot be measured from here: its layers are measured on the
+        device through a bundle, or predicted from a measured table by ``nas latency transfer``.
+        """
+        if self.measured_by_a_host():
+            return (f"measure them on the host the table was built on ({self.meta.get('processor', 'unknown')}): "
+                    f"nas latency build --device {self.device} --space {space}")
+        return (f"{self.device} cannot be measured from this host: measure on the device (nas latency bundle --space "
+                f"{space} --out bundle/, python3 runner.py there, nas latency import results.json --device "
+                f"{self.device} --bundle bundle/), or predict from a measured table (nas latency transfer --from "
+                f"cpu_x86 --to {self.device} --space {space})")
 
     def predict(self, arch: Arch) -> float:
         """Predicted end-to-end latency in ms: calibrated sum of entries, overhead counted once."""

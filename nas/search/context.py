@@ -66,8 +66,7 @@ class SearchContext:
         missing = self.table.missing(self.space.layers())
         if missing:
             raise NasError(f"table {config.device!r} lacks {len(missing)} layer(s) of space {config.space!r}, e.g. "
-                           f"{missing[0]!r}; build them with: nas latency build --device {config.device} "
-                           f"--space {config.space}")
+                           f"{missing[0]!r}; {self.table.fill_advice(config.space)}")
         self.budget_ms = config.budget_ms
         fastest = min_latency(self.space, self.table)
         if fastest > self.budget_ms:

@@ -160,9 +160,9 @@ def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progre
     infeasible = _infeasible_count(study)  # a resumed run goes on counting where it stopped
     bar = None
     if show_progress:
-        from tqdm import tqdm
+        from nas.progress import bar as progress_bar
 
-        bar = tqdm(total=config.trials, initial=done, desc="rung 0 trials", unit="trial", dynamic_ncols=True)
+        bar = progress_bar(config.trials, "rung 0 trials", "trial", initial=done)
     while done < config.trials:
         size = min(config.workers if config.workers == 1 else 2 * config.workers, config.trials - done)
         batch, repeats, infeasible = _ask_batch(study, config, context, seen, size, infeasible)

@@ -31,6 +31,7 @@ from typing import Any
 from nas.arch import Arch, parse_arch
 from nas.fileio import atomic_write_text
 from nas.model import arch_cost
+from nas.progress import Stages
 from nas.search.config import SearchConfig
 from nas.search.context import SearchContext, baseline_strings
 from nas.search.pareto import Point, hypervolume, nondominated_ranks, pareto_front
@@ -103,7 +104,11 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
     logging.getLogger("nas").addHandler(handler)
     logging.getLogger("nas").setLevel(logging.INFO)
     started = time.perf_counter()
+    top = len(context.fidelities) - 1
+    stages = Stages(2 + max(top, 1), show_progress)  # screening, each higher rung (or the baseline), the finalist
     try:
+        stages.begin(f"screening {config.trials} feasible candidates at rung 0 ({context.fidelities[0].label()}) "
+                     f"on {config.workers} worker(s)")
         if config.backend == "ray":
             from nas.search.ray_driver import sample_with_ray
 
@@ -114,8 +119,11 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
             infeasible = sample_with_optuna(config, context, show_progress)
         candidates = _candidates(context)
         chosen_baseline = _choose_baseline(context)
-        _promote(context, candidates, show_progress, _baseline_requests(context, chosen_baseline))
+        _promote(context, candidates, show_progress, _baseline_requests(context, chosen_baseline), stages)
+        if top == 0:
+            stages.begin("baseline" + (f" {chosen_baseline[1]}" if chosen_baseline else ": none fits the budget"))
         baseline = _baseline(context, chosen_baseline, show_progress)
+        stages.begin(f"finalist: the front's most accurate arch judged by {config.finalist_seeds} seed(s)")
         front, noise = _confirmed_front(context, candidates, show_progress)
         result = SearchResult(config, candidates, front, baseline, noise, time.perf_counter() - started,
                               context.training_seconds, infeasible)
@@ -173,7 +181,7 @@ def _confirmed_front(context: SearchContext, candidates: list[Candidate],
 
 
 def _promote(context: SearchContext, candidates: list[Candidate], show_progress: bool,
-             also_at_top: list[tuple[Arch, int, int]]) -> None:
+             also_at_top: list[tuple[Arch, int, int]], stages: Stages | None = None) -> None:
     """Successive halving over rungs, by non-dominated rank of (accuracy at the rung, latency).
 
     ``also_at_top`` (the baseline's seeds) is trained together with the top rung's candidates, so that
@@ -188,6 +196,9 @@ def _promote(context: SearchContext, candidates: list[Candidate], show_progress:
         chosen = [next(c for c in pool if str(c.arch) == key) for key in ordered[:keep]]
         extra = also_at_top if rung == top else []
         label = f"rung {rung} ({context.fidelities[rung].label()})" + (" + baseline" if extra else "")
+        if stages is not None:
+            stages.begin(f"rung {rung}: the best {len(chosen)} of {len(pool)} at {context.fidelities[rung].label()}"
+                         + (f", with the baseline's {len(extra)} seed(s)" if extra else ""))
         evaluations = context.evaluate_many([(c.arch, rung, context.config.seed) for c in chosen] + extra, label,
                                             show_progress)
         for candidate, evaluation in zip(chosen, evaluations):
@@ -221,14 +232,18 @@ def _baseline_requests(context: SearchContext, chosen: ChosenBaseline | None) ->
 
 def _baseline(context: SearchContext, chosen: ChosenBaseline | None, show_progress: bool) -> dict[str, Any] | None:
     """The chosen baseline's summary; its top-rung seeds are cached by the top rung's batch (with a one-rung
-    ladder there is none, and they are trained here)."""
+    ladder there is none, and they are trained here).
+
+    ``accuracy`` is the mean over the seeds, the one definition every output uses for the baseline and the
+    front alike (``accuracies`` holds the seeds): a headline seed-0 value beside a searched arch's mean
+    would contradict the verdict, which compares means."""
     if chosen is None:
         return None
     latency, name, arch = chosen
     rung = len(context.fidelities) - 1
     accuracies = [e.accuracy for e in context.evaluate_many(_baseline_requests(context, chosen), f"baseline {name}",
                                                             show_progress)]
-    return {"name": name, "arch": str(arch), "latency_ms": latency, "accuracy": accuracies[0],
+    return {"name": name, "arch": str(arch), "latency_ms": latency, "accuracy": sum(accuracies) / len(accuracies),
             "accuracies": accuracies, "rung": rung, **{k: v for k, v in _cost(arch).items()}}
 
 
