@@ -7,7 +7,7 @@ overall level were known (an oracle rescaling per shape: the floor set by the sc
 Then the predicted latency of 10,000 random ghost_mbv2 archs on the shipped table, to show that a
 30 ms budget on the Pi 4 binds (histogram written to latency_tables/reports/rpi4_ghost_mbv2_distribution.png).
 
-    python bench/transfer_fidelity.py [--data ../shared/data/hw_nas_bench]
+    python bench/transfer_fidelity.py [--data FOLDER]  (default: data/hw_nas_bench)
 
 Writes bench/results/transfer_fidelity.json.
 """
@@ -28,13 +28,14 @@ from nas.latency.table import load_table
 from nas.latency.validate import REPORTS_DIR
 from nas.search.context import min_latency
 from nas.space import available_spaces, load_space
+from nas.vendored import HW_NAS_BENCH
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/data/hw_nas_bench")
+    parser.add_argument("--data", default=str(HW_NAS_BENCH))
     args = parser.parse_args()
     source = load_table("cpu_x86")
     layers = layers_for(available_spaces(), True)

@@ -42,7 +42,8 @@ BLOCK_TYPES = ("ir", "ghost", "shuffle", "ds", "conv")
 ghost: GhostNet bottleneck; shuffle: ShuffleNetV2 unit; ds: MobileNetV1 depthwise-separable conv;
 conv: a plain conv + BN + act (FBNet's "skip" where the shape changes is a 1x1 one)."""
 
-ACTIVATIONS = ("relu", "relu6", "hswish")
+ACTIVATIONS = ("relu", "relu6", "hswish", "linear")
+"""``linear``: no activation (e.g. the 1x1 conv + BN that stands in for identity where a layer strides)."""
 DEFAULT_ACT = "relu"
 SE_RATIO = 0.25
 
@@ -500,13 +501,10 @@ def arch_from_dict(data: Any) -> Arch:
 
 def read_arch_file(path: str | Path) -> Arch:
     """Load an arch YAML file (the :meth:`Arch.to_dict` mapping; blocks may be compact tokens)."""
+    from nas.fileio import read_yaml
+
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ArchError(f"cannot read arch file {str(path)!r}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ArchError(f"{path}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = read_yaml(path, ArchError)
     try:
         return arch_from_dict(data)
     except ArchError as exc:

@@ -24,8 +24,8 @@ from nas.arch import Layer
 
 
 def activation(name: str | None) -> nn.Module:
-    """``relu`` / ``relu6`` / ``hswish`` / ``None`` (identity)."""
-    if name is None:
+    """``relu`` / ``relu6`` / ``hswish`` / ``linear`` or ``None`` (identity)."""
+    if name is None or name == "linear":
         return nn.Identity()
     return {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish}[name](inplace=True)
 

@@ -156,6 +156,7 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
           f"training)")
     noise = f"+-{result.noise * 100:.1f} pts (seed sd)" if result.noise is not None else "not measured"
     print(f"Pareto front under {config.budget_ms:g} ms on {config.device}, judged at {label}; noise {noise}")
+    print(f"accuracy: {result.accuracy_source}")
     rows = [("acc % (mean)", "seeds", "latency ms", "+-ms", "sources", "MMACs", "params", "id", "arch")]
     from nas.latency.table import load_table
     from nas.model import arch_cost
@@ -386,8 +387,9 @@ def cmd_latency_import_hwnasbench(args: argparse.Namespace) -> int:
 
     from nas.latency.hwnasbench import DEVICES, import_table, merge_published
     from nas.latency.table import load_table, table_path
+    from nas.vendored import HW_NAS_BENCH
 
-    folder = Path(args.data)
+    folder = Path(args.data) if args.data else HW_NAS_BENCH
     if not (folder / "fbnet_cifar100_block_latency_delta.csv").is_file():
         raise NasError(f"no HW-NAS-Bench FBNet files in {folder} (expected fbnet_cifar100_block_latency_delta.csv, "
                        "fbnet_cifar100_constants.json)")
@@ -529,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", type=int, default=None, help="successive-halving reduction factor (default 4)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per training (default: the cores shared out over the workers)")
+    p.add_argument("--accuracy", default=None, choices=("train", "tabular"),
+                   help="train (default): short CIFAR-10 trainings; tabular: look up the space's published trained "
+                        "accuracies instead (space nas_bench_macro): benchmarks a search algorithm in seconds")
     p.add_argument("--config", default=None, help="rerun from a run's config.yaml")
     p.add_argument("--resume", default=None, help="continue the run of this name (or folder)")
     p.set_defaults(handler=cmd_search)
@@ -616,7 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_latency_import)
 
     p = lat.add_parser("import-hwnasbench", help="tables of the published Raspberry Pi 4 / Pixel 3 FBNet latencies")
-    p.add_argument("--data", default="../shared/data/hw_nas_bench", help="folder of the HW-NAS-Bench FBNet files")
+    p.add_argument("--data", default=None, help="folder of the HW-NAS-Bench FBNet files (default: the copy in "
+                                               "the repository's data/hw_nas_bench)")
     p.add_argument("--device", action="append", help="rpi4 and/or pixel3 (default both)")
     p.set_defaults(handler=cmd_latency_import_hwnasbench)
 

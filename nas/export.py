@@ -22,7 +22,7 @@ from nas.arch import Arch, arch_to_yaml, parse_arch
 from nas.errors import ExportError, NasError
 from nas.fileio import atomic_write_text
 from nas.latency.ortbench import session, time_callable
-from nas.latency.table import available_devices, load_table
+from nas.latency.table import other_tables
 from nas.model import arch_cost, build
 from nas.onnx_io import export_onnx, max_abs_difference
 from nas.progress import Stages
@@ -123,8 +123,7 @@ def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelit
                                           "runtime": "onnxruntime CPU, 1 thread, batch 1"},
         "onnx_parity_max_abs": parity,
     }
-    for device in available_devices():
-        table = load_table(device)
+    for device, table in {context.config.device: context.table, **other_tables(context.config.device)}.items():
         if not table.missing(arch.keys()):
             metrics["predicted_latency_ms"][device] = table.predict(arch)
             metrics["latency_sources"][device] = table.breakdown(arch)

@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
@@ -53,3 +55,40 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+YAML_MAX_BYTES = 1_000_000
+"""No space, config or arch file the tool reads comes near this; a larger one is refused before parsing."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases: the tool's files never need them, and nested aliases (a
+    "billion laughs" bomb) let a 1 kB file expand to gigabytes once anything walks it."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401 (PyYAML's types)
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(None, None, "anchors and aliases (*name) are not allowed",
+                                                    event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: Path, error: type[Exception]) -> Any:  # noqa: ANN401 (any YAML document)
+    """A YAML file the tool reads, bounded (size, no aliases), every failure one ``error`` naming file, line and column."""
+    try:
+        size = path.stat().st_size
+        if size > YAML_MAX_BYTES:
+            raise error(f"{path}: {size:,} bytes is too large for a YAML file of this tool (at most "
+                        f"{YAML_MAX_BYTES:,})")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(f"{path}: not valid YAML{where}: {problem}") from None

@@ -220,7 +220,8 @@ svg{{margin-right:1em}}</style>
 </head><body>
 <h1>{html.escape(summary['run'])}</h1>
 <p>Space <b>{html.escape(summary['space'])}</b>, device <b>{html.escape(summary['device'])}</b>, budget
-{summary['budget_ms']:g} ms. Fidelities: {ladder}; the front is judged at the last. Accuracies at different
+{summary['budget_ms']:g} ms. Accuracy: {html.escape(summary.get('accuracy_source', 'trained'))}. Fidelities: {ladder};
+the front is judged at the last. Accuracies at different
 fidelities are not comparable, so each panel shows one. Every accuracy of the front and the baseline is the mean over
 its seeds; a vertical bar spans the seeds. Seed noise (sd): {f'{noise * 100:.1f} points' if noise else 'not measured'};
 accuracy differences within it count as ties that go to the lower latency. Hover a point to see its arch.</p>

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import yaml
 
 from nas.arch import (
     ACTIVATIONS,
@@ -111,6 +110,15 @@ class Stage:
     kernels: tuple[int, ...]
     expansions: tuple[float, ...]
     act: str
+    choices: tuple[str, ...] = ()
+    """Explicit block options (``ir_k3_e3``, ``conv_k1_e1_linear``: tokens without channels and stride) instead of
+    every combination of types x kernels x expansions, for spaces that allow only some combinations."""
+    first: tuple[str, ...] = ()
+    """Explicit options of the stage's first (striding) block, when they differ from the others'."""
+
+    def options(self, position: int) -> tuple[str, ...]:
+        """The explicit options of a slot, or () when the slot takes the product of types, kernels, expansions."""
+        return self.first if position == 0 and self.first else self.choices
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,7 @@ class SearchSpace:
             slots = []
             for position in range(stage.depth[1]):
                 stride = stage.stride if position == 0 else 1
-                choices = self._choices(stage, cin, cout, stride)
+                choices = self._choices(stage, cin, cout, stride, position)
                 slots.append(Slot(index, position, cin, cout, hw, stride, choices))
                 hw, cin = (hw + stride - 1) // stride, cout
             stages.append(slots)
@@ -163,8 +171,10 @@ class SearchSpace:
         return Arch(resolution, width, self.stem, (BlockSpec("ir", 3, 1, 8, 1),), self.head,
                     self.num_classes, self.divisor)
 
-    def _choices(self, stage: Stage, cin: int, cout: int, stride: int) -> tuple[BlockSpec, ...]:
+    def _choices(self, stage: Stage, cin: int, cout: int, stride: int, position: int) -> tuple[BlockSpec, ...]:
         seen: dict[BlockSpec, None] = {}
+        if stage.options(position):
+            return tuple(dict.fromkeys(_explicit(token, stage, stride) for token in stage.options(position)))
         for type_name, kernel, expansion in itertools.product(stage.types, stage.kernels, stage.expansions):
             block = self._block(type_name, kernel, expansion, stage, cin, cout, stride)
             seen.setdefault(block, None)
@@ -190,6 +200,13 @@ class SearchSpace:
             depth = chooser.integer(f"s{i}.depth", low, high) if low != high else low
             cout = probe.scaled(stage.channels)
             for j in range(high):
+                stride = stage.stride if j == 0 else 1
+                if stage.options(j):
+                    token = _ask(chooser, f"s{i}.b{j}.block", stage.options(j))
+                    if j < depth:
+                        blocks.append(_explicit(token, stage, stride))
+                        cin = cout
+                    continue
                 type_name = _ask(chooser, f"s{i}.b{j}.type", stage.types)
                 kernel = _ask(chooser, f"s{i}.b{j}.kernel", stage.kernels)
                 expansion = _ask(chooser, f"s{i}.b{j}.expansion", stage.expansions)
@@ -303,6 +320,13 @@ class SearchSpace:
         return match(0, 0)
 
 
+def _explicit(token: str, stage: Stage, stride: int) -> BlockSpec:
+    """An explicit stage option (``ir_k3_e3``) as the block it is in this stage and slot."""
+    from nas.arch import parse_block
+
+    return parse_block(f"{token}_c{stage.channels}_s{stride}")
+
+
 def _ask(chooser: Chooser, name: str, options: Sequence[Any]) -> Any:
     return chooser.categorical(name, list(options)) if len(options) > 1 else options[0]
 
@@ -325,13 +349,9 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
                              f"{', '.join(available_spaces())} (or give a path to a .yaml file)")
     if not path.is_file():
         raise SpaceError(f"search space file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SpaceError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    return parse_space(data, str(path))
+    from nas.fileio import read_yaml
+
+    return parse_space(read_yaml(path, SpaceError), str(path))
 
 
 class _Reader:
@@ -416,7 +436,7 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
     for i, raw in enumerate(stages_raw):
         field = f"stages[{i}]"
         st = r.mapping(raw, field)
-        r.known(st, field, {"channels", "stride", "depth"} | block_keys)
+        r.known(st, field, {"channels", "stride", "depth", "choices", "first"} | block_keys)
         depth = r.get(st, "depth", f"{field}.")
         if isinstance(depth, int) and not isinstance(depth, bool):
             depth = [depth, depth]
@@ -424,6 +444,9 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
                 and 1 <= depth[0] <= depth[1] <= 32):
             raise r.fail(f"{field}.depth", f"{depth!r} is not allowed ([min, max] with 1 <= min <= max <= 32)")
         merged = {**defaults, **{k: v for k, v in st.items() if k in block_keys}}
+        explicit = {key: r.list_(st[key], f"{field}.{key}", kind=str) if key in st else () for key in ("choices", "first")}
+        if explicit["choices"]:  # the explicit options stand for the product: its lists are not needed
+            merged = {"types": ["ir"], "kernels": [3], "expansions": [1], **merged}
         for key in ("types", "kernels", "expansions"):
             if key not in merged:
                 raise r.fail(f"{field}.{key}", "is required (in the stage or in the top-level 'blocks')")
@@ -435,7 +458,15 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
             kernels=r.list_(merged["kernels"], f"{field}.kernels", KERNELS),
             expansions=r.list_(merged["expansions"], f"{field}.expansions", kind=float, low=0.1, high=12),
             act=_act(r, merged.get("act", DEFAULT_ACT), f"{field}.act"),
+            choices=explicit["choices"], first=explicit["first"],
         ))
+        for key, tokens in explicit.items():
+            for token in tokens:
+                try:
+                    _explicit(token, stages[-1], 1)
+                except ArchError as exc:
+                    raise r.fail(f"{field}.{key}", f"{token!r} is not a block option ({exc}); write e.g. ir_k3_e3 "
+                                 "or conv_k1_e1_linear") from None
 
     head_raw = r.mapping(r.get(top, "head", ""), "head")
     r.known(head_raw, "head", {"channels", "hidden", "act"})

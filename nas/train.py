@@ -57,8 +57,23 @@ class Fidelity:
     augment: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("epochs", "lr", "weight_decay", "label_smoothing"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise NasError(f"{name} must be a finite number, got {value!r}")
+        for name in ("batch_size", "val_size"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
+                raise NasError(f"{name} must be an integer, got {getattr(self, name)!r}")
         if self.epochs <= 0:
             raise NasError(f"epochs must be > 0, got {self.epochs}")
+        if self.lr <= 0:
+            raise NasError(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise NasError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            raise NasError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.val_size < 10:
+            raise NasError(f"val_size must be at least 10 images, got {self.val_size}")
         if self.subset is not None and self.subset < 10:
             raise NasError(f"subset must be at least 10 images, got {self.subset}")
         if self.batch_size < 1:

@@ -13,10 +13,7 @@ from nas.latency.hwnasbench import OPS, fbnet_arch, import_table, read_layers
 from nas.latency.predict import transfer
 from nas.latency.table import load_table
 from nas.space import load_space
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hw_nas_bench"
-pytestmark = pytest.mark.skipif(not (DATA / "fbnet_cifar100_arch_latency.csv").is_file(),
-                                reason="HW-NAS-Bench data not present")
+from nas.vendored import HW_NAS_BENCH as DATA
 
 
 @pytest.mark.parametrize("device,column", [("rpi4", "raspi4_latency_ms"), ("pixel3", "pixel3_latency_ms")])

@@ -272,12 +272,15 @@ def test_resuming_a_finished_run_prints_its_result_and_the_way_to_settle_a_tie(f
         assert f"nas confirm {run}" in result.stdout
 
 
-def test_export_and_report(finished_run: Path) -> None:
+def test_export_and_report(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from nas.export import export_run
     from nas.report import write_report
 
-    folders = export_run(finished_run)
+    folders = export_run(finished_run, show_progress=True)
     assert folders
+    err = capsys.readouterr().err
+    assert "exporting the Pareto front (the default)" in err  # says what it exports, then each arch as a stage
+    assert f"stage {len(folders)}/{len(folders)}: " in err
     for folder in folders:
         metrics = json.loads((folder / "metrics.json").read_text())
         assert metrics["onnx_parity_max_abs"] < 1e-4 and "cpu_x86" in metrics["predicted_latency_ms"]
@@ -326,6 +329,8 @@ def _nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     (["--storage", "sqlite:////nonexistent/dir/x.db"], "cannot open study storage"),
     (["--resume", "never-ran"], "no run to resume"),
     (["--backend", "ray", "--storage", "sqlite:///x.db"], "drop --storage"),
+    (["--accuracy", "tabular"], "has no table of trained accuracies"),
+    (["--accuracy", "tabular", "--space", "nas_bench_macro", "--backend", "ray"], "drop --backend ray"),
 ])
 def test_bad_search_input_is_one_line(tmp_path: Path, args: list[str], fragment: str) -> None:
     result = _nas("search", "--data", "synthetic", "--runs-dir", str(tmp_path), "--trials", "1", *args)
@@ -399,3 +404,63 @@ def test_sigkill_mid_run_then_resume_keeps_finished_trials(tmp_path: Path) -> No
     assert after[: len(kept)] == kept  # nothing finished was lost or redone
     first_rung0 = [json.loads(line)["arch"] for line in after if json.loads(line)["rung"] == 0]
     assert len(first_rung0) == len(set(first_rung0)) == 4
+
+
+def test_a_broken_or_oddly_named_unrelated_table_does_not_stop_a_search(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    import nas.latency.table as tables
+    from nas.search.context import SearchContext
+
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    for name in ("cpu_x86", "rpi4"):
+        shutil.copy(tables.TABLES_DIR / f"{name}.json", folder / f"{name}.json")
+    (folder / "broken.json").write_text('{"meta": {"device": "broken"}, "entr')
+    (folder / "My Board.json").write_text("{}")
+    monkeypatch.setattr(tables, "TABLES_DIR", folder)
+    assert tables.available_devices() == ["broken", "cpu_x86", "rpi4"]
+    config = _config(tmp_path)
+    config.validate()
+    context = SearchContext(config)
+    assert set(context.other_tables) == {"rpi4"}
+    assert any("skipping latency table broken" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("", "non-empty mapping"),
+    ("workers: two\n", "workers must be int"),
+    ("trials: 4\nrungs: [{epochs: 1, val_size: 0}]\n", "val_size must be at least 10"),
+    ("trials: 4\nrungs: [{epochs: 1, label_smoothing: 5}]\n", "label_smoothing must be in"),
+    ("trials: 4\nrungs: [{epochs: 1, lr: .nan}]\n", "lr must be a finite number"),
+    ("a: &x [1, 2]\nb: [*x, *x]\n", "aliases"),
+    ("budget: [oops\n", "not valid YAML at line 2, column 1"),
+])
+def test_a_bad_config_file_is_one_line_and_writes_nothing(tmp_path: Path, text: str, fragment: str) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    result = _nas("search", "--config", str(config), "--runs-dir", str(tmp_path / "runs"), "--data", "synthetic")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_yaml_files_are_bounded_in_size_and_encoding(tmp_path: Path) -> None:
+    from nas.errors import SpaceError
+    from nas.fileio import YAML_MAX_BYTES, read_yaml
+
+    big = tmp_path / "big.yaml"
+    big.write_text("description: " + "x" * YAML_MAX_BYTES + "\n")
+    with pytest.raises(SpaceError, match="too large"):
+        read_yaml(big, SpaceError)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SpaceError, match="not UTF-8"):
+        read_yaml(latin, SpaceError)
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\ndescription: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n")
+    with pytest.raises(SpaceError, match="aliases"):
+        read_yaml(bomb, SpaceError)

@@ -1,6 +1,6 @@
 """Importing HW-NAS-Bench's published FBNet (CIFAR) latencies: Raspberry Pi 4 and Pixel 3.
 
-The data (see ``shared/data/hw_nas_bench/README.md``) are per-(layer, op) *deltas* against the
+The data (see ``data/hw_nas_bench/README.md``) are per-(layer, op) *deltas* against the
 layer's skip block, plus a constant ``K`` (the all-skip network: stem, head conv, pool, FC and the
 22 skip entries). An arch's published latency is ``K + sum of its deltas``. Our tables hold absolute
 per-layer entries; the mapping keeps every published total exact:

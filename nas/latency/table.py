@@ -235,7 +235,24 @@ def table_path(device: str) -> Path:
 
 
 def available_devices() -> list[str]:
-    return sorted(p.stem for p in TABLES_DIR.glob("*.json"))
+    """Device tables by name; a file whose name is no device name (``My Board.json``) is not one."""
+    return sorted(p.stem for p in TABLES_DIR.glob("*.json") if DEVICE_NAME.match(p.stem))
+
+
+def other_tables(skip: str) -> dict[str, LatencyTable]:
+    """Every readable table but ``skip``. A broken one is a warning, not an error: a search or an export only
+    shows these beside its own device's numbers, so a stray or truncated file must not stop it."""
+    import logging
+
+    tables = {}
+    for device in available_devices():
+        if device == skip:
+            continue
+        try:
+            tables[device] = load_table(device)
+        except NasError as exc:
+            logging.getLogger(__name__).warning("skipping latency table %s: %s", device, exc)
+    return tables
 
 
 def check_device_name(device: str) -> str:

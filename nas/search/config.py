@@ -18,6 +18,9 @@ from nas.errors import NasError
 from nas.train import Fidelity
 
 SAMPLERS = ("nsga2", "tpe", "random")
+ACCURACY_SOURCES = ("train", "tabular")
+"""train: short CIFAR-10 trainings (the default); tabular: a space's published trained accuracies, looked up
+(benchmarks a search algorithm in seconds; only for spaces with a table, see nas.accuracy.tabular)."""
 BACKENDS = ("optuna", "ray")
 RUNS_DIR = Path("runs")
 
@@ -73,6 +76,7 @@ class SearchConfig:
     baseline_seeds: int = 2
     finalist_seeds: int = 2
     threads: int | None = None
+    accuracy: str = "train"
 
     @property
     def budget_ms(self) -> float:
@@ -80,9 +84,11 @@ class SearchConfig:
 
     @property
     def fidelities(self) -> list[Fidelity]:
+        if not isinstance(self.rungs, list) or not all(isinstance(rung, dict) for rung in self.rungs):
+            raise ConfigError(f"rungs must be a list of mappings (epochs, subset, ...), got {self.rungs!r}")
         try:
             return [Fidelity(**rung) for rung in self.rungs]
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise ConfigError(f"rungs: {exc}") from None
 
     @property
@@ -99,6 +105,15 @@ class SearchConfig:
             raise ConfigError(f"unknown sampler {self.sampler!r}; allowed: {', '.join(SAMPLERS)}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; allowed: {', '.join(BACKENDS)}")
+        if self.accuracy not in ACCURACY_SOURCES:
+            raise ConfigError(f"unknown accuracy source {self.accuracy!r}; allowed: {', '.join(ACCURACY_SOURCES)}")
+        if self.accuracy == "tabular":
+            from nas.accuracy.tabular import check_tabular_space
+
+            check_tabular_space(self.space)
+            if self.backend == "ray":
+                raise ConfigError("--accuracy tabular looks accuracies up instead of training: it runs on the optuna "
+                                  "backend; drop --backend ray")
         if self.backend == "ray" and self.storage:
             raise ConfigError("--storage is the Optuna backend's study database; with --backend ray each trial is "
                               "recorded in the run's evaluations.jsonl (resume with --resume): drop --storage")
@@ -106,6 +121,8 @@ class SearchConfig:
             raise ConfigError(f"trials must be at least 1, got {self.trials}")
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {self.threads}")
         for option in ("baseline_seeds", "finalist_seeds"):
             if getattr(self, option) < 1:
                 raise ConfigError(f"{option} must be at least 1, got {getattr(self, option)}")
@@ -146,14 +163,22 @@ class SearchConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: must be a mapping of options")
+        from nas.fileio import read_yaml
+
+        data = read_yaml(path, ConfigError)
+        if not isinstance(data, dict) or not data:
+            raise ConfigError(f"{path}: must be a non-empty mapping of options (an empty file is no configuration; "
+                              "a run's config.yaml is written by nas search)")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown option(s) {unknown}; allowed: {', '.join(sorted(known))}")
+        defaults = cls()
+        for name, value in data.items():
+            default = getattr(defaults, name)
+            expected: tuple[type, ...] = (int,) if name == "threads" else (str,) if default is None else (type(default),)
+            if value is None and default is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise ConfigError(f"{path}: {name} must be {' or '.join(t.__name__ for t in expected)}, got {value!r}")
         return cls(**data)

@@ -69,6 +69,7 @@ class SearchResult:
     seconds: float
     training_seconds: float
     infeasible: int
+    accuracy_source: str = ""
 
     @property
     def best(self) -> Candidate | None:
@@ -96,7 +97,8 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
 
         check_storage(config.storage)
     context = SearchContext(config)
-    context.data  # noqa: B018 (fail on missing data before creating anything)
+    if context.tabular is None:
+        context.data  # noqa: B018 (fail on missing data before creating anything)
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save()
     handler = logging.FileHandler(run_dir / "search.log")
@@ -126,7 +128,7 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
         stages.begin(f"finalist: the front's most accurate arch judged by {config.finalist_seeds} seed(s)")
         front, noise = _confirmed_front(context, candidates, show_progress)
         result = SearchResult(config, candidates, front, baseline, noise, time.perf_counter() - started,
-                              context.training_seconds, infeasible)
+                              context.training_seconds, infeasible, context.accuracy_source())
         write_outputs(result, context)
         return result
     finally:
@@ -210,7 +212,10 @@ ChosenBaseline = tuple[float, str, Arch]
 
 
 def _choose_baseline(context: SearchContext) -> ChosenBaseline | None:
-    """The slowest hand-designed baseline that fits the budget (the most capacity within it)."""
+    """The slowest hand-designed baseline that fits the budget (the most capacity within it); none with a table of
+    accuracies, which holds only its own space's networks."""
+    if context.tabular is not None:
+        return None
     fitting = []
     for name in available_baselines():
         arch = resolve_arch(name)
@@ -274,6 +279,7 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
     document = {
         "run": result.config.name, "space": result.config.space, "device": result.config.device,
         "budget_ms": context.budget_ms, "fastest_in_space_ms": context.fastest_ms,
+        "accuracy_source": context.accuracy_source(),
         "fidelities": [f.label() for f in context.fidelities], "judged_at_rung": top,
         "noise_sd": result.noise, "hypervolume_rung0": hypervolume(points, context.budget_ms),
         "front": [{"id": c.arch.id, "arch": str(c.arch), "accuracy": c.accuracy[top],

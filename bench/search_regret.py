@@ -1,0 +1,154 @@
+"""Search regret on NAS-Bench-Macro: how far below the best feasible network the returned one is, in 50-epoch points.
+
+For each device (``cpu_x86`` measured, ``rpi4`` transferred) and three budgets (the 25th, 50th and 75th
+percentile of the space's predicted latencies: tight, middle, loose), with ``--seeds`` seeds and
+``--trials`` candidates, these arms run in the same bench:
+
+* ``search_tabular``: ``nas search`` (NSGA-II, the default algorithm) with the tabular accuracy source:
+  the algorithm's own regret, free of training noise;
+* ``random_tabular``: the same with the random sampler;
+* ``most_macs``: the feasible network with the most MACs (free);
+* ``estimator``: the best cheap estimator of ``bench/results/accuracy_fidelity.json`` alone, picking the
+  top of ``--trials`` random feasible networks;
+* ``search_trained`` (with ``--trained N``): the default search with real short trainings on CIFAR-10,
+  for the first N (device, budget, seed) cells: minutes each, so as many as the time allows.
+
+Regret = best feasible 50-epoch accuracy - the returned network's (mean over its codes and seeds).
+Results are kept per cell, so an interrupted run resumes.
+
+    python bench/search_regret.py [--seeds 5] [--trials 16] [--trained 0]
+
+Writes bench/results/search_regret.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nas.accuracy import make_estimator
+from nas.accuracy.nas_bench_macro import load_benchmark
+from nas.arch import parse_arch
+from nas.latency.table import load_table
+from nas.model import arch_cost
+from nas.search.config import SearchConfig
+from nas.search.run import run_search
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT = RESULTS / "search_regret.json"
+FIDELITY = RESULTS / "accuracy_fidelity.json"
+BUDGETS = {"tight": 25, "middle": 50, "loose": 75}
+
+
+def best_estimator() -> str:
+    """The single cheap estimator that ranked best on accuracy_fidelity's choice half (MACs if it was not run)."""
+    if not FIDELITY.is_file():
+        return "macs"
+    estimators = json.loads(FIDELITY.read_text())["nas_bench_macro"]["estimators"]
+    cheap = {n: r["choice"]["spearman"] for n, r in estimators.items() if "choice" in r and n not in ("rung0", "rung1")}
+    return max(cheap, key=cheap.get)
+
+
+def search(budget_ms: float, device: str, seed: int, trials: int, sampler: str, accuracy: str, data: str | None,
+           runs: Path) -> str:
+    config = SearchConfig(space="nas_bench_macro", device=device, budget=f"{budget_ms:.6f}ms", trials=trials,
+                          sampler=sampler, seed=seed, accuracy=accuracy, workers=1 if accuracy == "tabular" else 2,
+                          runs_dir=str(runs), name=f"{device}_{budget_ms:.4f}_{sampler}_{accuracy}_{seed}", data=data)
+    result = run_search(config, show_progress=False)
+    assert result.best is not None
+    return str(result.best.arch)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", nargs="+", default=["cpu_x86", "rpi4"])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--trained", type=int, default=0, help="cells that also run the search with real training")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args()
+    out = Path(args.out)
+    document = json.loads(out.read_text()) if out.is_file() else {}
+    document.update({"bench": "search_regret", "space": "nas_bench_macro", "trials": args.trials,
+                     "ground_truth": "NAS-Bench-Macro 50-epoch CIFAR-10 test accuracy (mean over codes and seeds)"})
+    cells = document.setdefault("cells", {})
+    benchmark = load_benchmark()
+    archs = benchmark.archs()
+    truth = np.array([benchmark.accuracy(a) for a in archs])
+    macs = np.array([arch_cost(a).macs for a in archs])
+    estimator_name = best_estimator()
+    document["estimator"] = estimator_name
+    estimator = make_estimator(estimator_name, _data(args.data) if estimator_name not in ("macs", "params") else None)
+    estimates: dict[str, float] = {}
+    trained_done = sum("search_trained" in c for c in cells.values())
+    runs = Path(tempfile.mkdtemp(prefix="nas-regret-"))
+    for device in args.devices:
+        latency = load_table(device).compile().predict(archs)
+        for budget_name, percentile in BUDGETS.items():
+            budget = float(np.percentile(latency, percentile))
+            feasible = np.flatnonzero(latency <= budget)
+            best = float(truth[feasible].max())
+            for seed in range(args.seeds):
+                key = f"{device}/{budget_name}/{seed}"
+                cell = cells.setdefault(key, {"budget_ms": budget, "best_feasible": best})
+                regret = lambda text, best=best: (best - benchmark.accuracy(parse_arch(text))) * 100  # noqa: E731
+                if "search_tabular" not in cell:
+                    cell["search_tabular"] = regret(search(budget, device, seed, args.trials, "nsga2", "tabular",
+                                                           None, runs))
+                    cell["random_tabular"] = regret(search(budget, device, seed, args.trials, "random", "tabular",
+                                                           None, runs))
+                    cell["most_macs"] = float((best - truth[feasible[np.argmax(macs[feasible])]]) * 100)
+                    pool = np.random.default_rng(seed).choice(feasible, min(args.trials, len(feasible)), replace=False)
+                    for i in pool:
+                        text = str(archs[i])
+                        if text not in estimates:
+                            estimates[text] = estimator.score(archs[i]).value
+                    picked = max(pool, key=lambda i: estimates[str(archs[i])])
+                    cell["estimator"] = float((best - truth[picked]) * 100)
+                if "search_trained" not in cell and trained_done < args.trained:
+                    started = time.perf_counter()
+                    cell["search_trained"] = regret(search(budget, device, seed, args.trials, "nsga2", "train",
+                                                           args.data, runs))
+                    cell["search_trained_seconds"] = time.perf_counter() - started
+                    trained_done += 1
+                _save(out, document)
+                print(key, {k: round(v, 2) for k, v in cell.items() if isinstance(v, float)}, flush=True)
+    document["summary"] = summarise(cells, args.devices)
+    _save(out, document)
+    print(json.dumps(document["summary"], indent=1))
+
+
+def summarise(cells: dict, devices: list[str]) -> dict:
+    """Median regret per arm at each (device, budget), and the issue's targets judged on them."""
+    summary: dict = {}
+    for device in devices:
+        for budget in BUDGETS:
+            rows = [c for k, c in cells.items() if k.startswith(f"{device}/{budget}/")]
+            arms = sorted({a for c in rows for a, v in c.items() if isinstance(v, float)} - {"budget_ms", "best_feasible",
+                                                                                            "search_trained_seconds"})
+            summary[f"{device}/{budget}"] = {arm: {"median_regret_pts": float(np.median([c[arm] for c in rows if arm in c])),
+                                                   "cells": sum(arm in c for c in rows)} for arm in arms}
+    return summary
+
+
+def _data(path: str | None):  # noqa: ANN202 (Dataset)
+    from nas.data import load_cifar10
+
+    return load_cifar10(path)
+
+
+def _save(path: Path, document: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()

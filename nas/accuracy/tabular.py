@@ -1,0 +1,33 @@
+"""The tabular source: an arch's published fully trained accuracy, looked up instead of trained.
+
+Why: with a table, a search algorithm is judged against true 50-epoch accuracies in seconds, and an
+estimator's ranking is judged against them for free. It exists only for spaces that have a table
+(``nas_bench_macro``); real training stays the default everywhere else, and every output names the mode.
+"""
+
+from __future__ import annotations
+
+from nas.accuracy.estimator import Score
+from nas.accuracy.nas_bench_macro import BenchmarkError, NasBenchMacro, load_benchmark
+from nas.arch import Arch
+
+TABLES = {"nas_bench_macro": "NAS-Bench-Macro, 50 epochs, CIFAR-10 test set, mean of 3 seeds per code"}
+"""Spaces with a table of trained accuracies, and what the table's numbers are."""
+
+
+def check_tabular_space(space: str) -> None:
+    """One clear error when a space has no table of trained accuracies."""
+    if space not in TABLES:
+        raise BenchmarkError(f"space {space!r} has no table of trained accuracies, so it cannot use the tabular "
+                             f"source; spaces with one: {', '.join(sorted(TABLES))} (or train: the default)")
+
+
+class TabularEstimator:
+    name = "tabular"
+    cost = "tabular"
+
+    def __init__(self, benchmark: NasBenchMacro | None = None) -> None:
+        self.benchmark = benchmark or load_benchmark()
+
+    def score(self, arch: Arch) -> Score:
+        return Score(self.benchmark.accuracy(arch), f"tabular: {TABLES['nas_bench_macro']}")
