@@ -180,11 +180,13 @@ class _Known:
 def report(scores: dict[str, dict[str, dict]], archs: list[str], truth_of: dict[str, float]) -> dict:
     choice, held = archs[0::2], archs[1::2]
     out: dict = {"estimators": {}, "halves": {"choice": len(choice), "report": len(held)}}
-    names = [n for n in (*CHEAP, *TRAINING) if n in scores and all(a in scores[n] for a in archs)]
+    names = [n for n in CHEAP if n in scores and all(a in scores[n] for a in archs)]
+    names += [n for n in TRAINING if n in scores and sum(a in scores[n] for a in archs) >= 8]  # may be partial
     for name in names:
         out["estimators"][name] = {
-            half: judge([scores[name][a]["value"] for a in subset], [truth_of[a] for a in subset],
-                        [scores[name][a]["seconds"] for a in subset])
+            half: judge([scores[name][a]["value"] for a in subset if a in scores[name]],
+                        [truth_of[a] for a in subset if a in scores[name]],
+                        [scores[name][a]["seconds"] for a in subset if a in scores[name]])
             for half, subset in (("choice", choice), ("report", held))}
         out["estimators"][name]["fidelity"] = next(iter(scores[name].values()))["fidelity"]
     cheap = [n for n in CHEAP if n in names]
@@ -203,15 +205,26 @@ def report(scores: dict[str, dict[str, dict]], archs: list[str], truth_of: dict[
     out["estimators"]["fit_to_truth(" + "+".join(cheap) + ")"] = {
         "report": judge(values, [truth_of[a] for a in held], [sum(scores[n][a]["seconds"] for n in cheap) for a in held]),
         "fidelity": "least squares on the choice half's 50-epoch accuracies (needs a table: an upper bound)"}
-    if "rung1" in names:
-        fitted = FittedModel([_Known(n, scores[n]) for n in cheap], [parse_arch(a) for a in choice],
-                             [scores["rung1"][a]["value"] for a in choice],
-                             {n: [scores[n][a]["value"] for a in choice] for n in cheap})
+    trained_choice = [a for a in choice if a in scores.get("rung1", {})]
+    if len(trained_choice) >= 8:
+        fitted = FittedModel([_Known(n, scores[n]) for n in cheap], [parse_arch(a) for a in trained_choice],
+                             [scores["rung1"][a]["value"] for a in trained_choice],
+                             {n: [scores[n][a]["value"] for a in trained_choice] for n in cheap})
         values = [fitted.combine({n: scores[n][a]["value"] for n in cheap}) for a in held]
         out["estimators"]["fit_to_rung1(" + "+".join(cheap) + ")"] = {
             "report": judge(values, [truth_of[a] for a in held],
                             [sum(scores[n][a]["seconds"] for n in cheap) for a in held]),
-            "fidelity": "least squares on the choice half's rung-1 accuracies (what a search has trained)"}
+            "fidelity": f"least squares on {len(trained_choice)} rung-1 accuracies of the choice half (what a search "
+                        "has trained)"}
+        for rung in TRAINING:  # a cheap signal and a training, as a search that trained some candidates would have
+            both = [a for a in held if a in scores.get(rung, {})]
+            if len(both) >= 8 and "naswot" in names:
+                values = [np.mean([_percentile(scores["naswot"], choice, a),
+                                   _percentile(scores[rung], trained_choice, a)]) for a in both]
+                out["estimators"][f"rank(naswot+{rung})"] = {
+                    "report": judge(values, [truth_of[a] for a in both],
+                                    [scores["naswot"][a]["seconds"] + scores[rung][a]["seconds"] for a in both]),
+                    "fidelity": f"mean percentile of naswot and {rung} within the choice half"}
     return out
 
 
@@ -229,6 +242,12 @@ def ghost_report(scores: dict[str, dict[str, dict]], chosen: list[str]) -> dict:
         values = [rungs[a][name] for a in archs]
         if all(v is not None for v in values):
             out["estimators"][f"{name} (stored)"] = judge(values, [truth_of[a] for a in archs], [])
+    for name in TRAINING:
+        values = {a: rungs[a][name] for a in archs}
+        if "naswot" in scores and all(v is not None for v in values.values()):
+            stored = {a: {"value": v} for a, v in values.items()}
+            mixed = [np.mean([_percentile(scores["naswot"], archs, a), _percentile(stored, archs, a)]) for a in archs]
+            out["estimators"][f"rank(naswot+{name} (stored))"] = judge(mixed, [truth_of[a] for a in archs], [])
     if chosen and all(n in scores and all(a in scores[n] for a in archs) for n in chosen):
         values = [np.mean([_percentile(scores[n], archs, a) for n in chosen]) for a in archs]
         out["estimators"]["rank(" + "+".join(chosen) + ")"] = judge(values, [truth_of[a] for a in archs], [])

@@ -116,6 +116,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+RESUMABLE_CHANGES = ("trials", "workers", "threads", "data", "address")
+"""What a resumed run may change: how much more to do and where it runs, never what it searches or how."""
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from dataclasses import fields as dc_fields
 
@@ -139,8 +143,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         config = SearchConfig()
     for f in dc_fields(SearchConfig):
         value = getattr(args, f.name, None)
-        if value is not None and f.name not in ("rungs",) and not (resume and f.name in ("name", "runs_dir")):
-            setattr(config, f.name, value)
+        if value is None or f.name == "rungs" or (resume and f.name in ("name", "runs_dir")):
+            continue
+        if resume and value != getattr(config, f.name):
+            if f.name not in RESUMABLE_CHANGES:
+                raise NasError(f"--{f.name.replace('_', '-')} {value} conflicts with the run's {f.name} "
+                               f"{getattr(config, f.name)}: a resumed run keeps its configuration (only "
+                               f"{', '.join('--' + n for n in RESUMABLE_CHANGES)} may change); start a new run with "
+                               f"--config {config.run_dir / 'config.yaml'} --name NEW")
+            print(f"resuming with --{f.name} {value} (was {getattr(config, f.name)})", file=sys.stderr)
+        setattr(config, f.name, value)
     set_threads(config.threads)
     result = run_search(config, resume=resume)
     _print_result(result)
@@ -150,7 +162,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazily)
     config = result.config
     top = len(config.fidelities) - 1
-    label = config.fidelities[top].label()
+    label = "the table's accuracies" if config.accuracy == "tabular" else config.fidelities[top].label()
     print(f"\nrun {config.run_dir}: {len(result.candidates)} trained candidates, {result.infeasible} rejected over "
           f"budget from the table; {result.seconds:.0f}s ({result.training_seconds / max(result.seconds, 1e-9) * 100:.0f}% "
           f"training)")
@@ -185,6 +197,8 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
                   f"the baseline's")
             if c["verdict"] == "within the seed noise":
                 print(f"to settle it with 8 fresh seeds each on the test set: nas confirm {config.run_dir}")
+    elif config.accuracy == "tabular":
+        print("no baseline: the table holds only its own space's networks")
     else:
         print("no hand-designed baseline fits this budget")
 
@@ -582,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_latency_build)
 
     p = lat.add_parser("validate", help="compare predictions with end-to-end measurement of random archs")
-    p.add_argument("--device", required=True)
+    p.add_argument("--device", required=True, help="a table measured on this host, e.g. cpu_x86")
     p.add_argument("--space", action="append", help="space (repeatable; default: every space)")
     p.add_argument("--samples", type=int, default=100, help="archs per space (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the archs drawn for checking (default 0; "
@@ -595,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_latency_validate)
 
     p = lat.add_parser("calibrate", help="fit a table's calibration on stored end-to-end measurements (no timing)")
-    p.add_argument("--device", required=True)
+    p.add_argument("--device", required=True, help="the table to calibrate, e.g. cpu_x86")
     p.add_argument("--fit-from", nargs="+", required=True, metavar="CSV",
                    help="validation CSVs written by 'nas latency validate' on this host (measured_ms column)")
     p.add_argument("--judge", nargs="+", metavar="CSV", help="other validation CSVs to re-predict with the new "
@@ -604,14 +618,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_latency_calibrate)
 
     p = lat.add_parser("predict", help="predicted latency of one arch")
-    p.add_argument("--device", required=True)
+    p.add_argument("--device", required=True, help="latency table, e.g. rpi4 (nas devices lists them)")
     p.add_argument("arch", help="arch string, arch YAML file or baseline name")
     p.set_defaults(handler=cmd_latency_predict)
 
     p = lat.add_parser("bundle", help="ONNX files + a torch-free runner for measuring on another device")
     p.add_argument("--space", action="append", help="space (repeatable; default: every space)")
     p.add_argument("--out", required=True, help="folder to write")
-    p.add_argument("--no-baselines", action="store_true")
+    p.add_argument("--no-baselines", action="store_true", help="leave out the hand-designed baselines' layers")
     p.set_defaults(handler=cmd_latency_bundle)
 
     p = lat.add_parser("import", help="turn a bundle runner's results into a table")

@@ -92,3 +92,42 @@ def read_yaml(path: Path, error: type[Exception]) -> Any:  # noqa: ANN401 (any Y
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise error(f"{path}: not valid YAML{where}: {problem}") from None
+
+
+class FolderLock:
+    """An exclusive lock on a folder (``.lock`` in it, holding the holder's pid and host) for one process's lifetime.
+
+    Why ``flock``: the kernel drops the lock when its holder dies, even by SIGKILL, so a killed run never
+    blocks its own resume, while two live processes on one run (which would mix their trials in one study)
+    are refused, with the holder named.
+    """
+
+    def __init__(self, folder: Path, error: type[Exception]) -> None:
+        self.path = folder / ".lock"
+        self.error = error
+        self._handle: Any = None
+
+    def __enter__(self) -> FolderLock:
+        import fcntl
+        import socket
+
+        handle = open(self.path, "a+")  # noqa: SIM115 (held open for the process's lifetime)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise self.error(f"{self.path.parent} is in use by {holder} (lock {self.path}); wait for it to finish "
+                             "or stop it, then resume") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing releases the lock; the file stays (unlinking it would race a waiter)
+            self._handle = None

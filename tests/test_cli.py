@@ -93,6 +93,21 @@ def test_help_of_every_command_prints_and_exits_0(flag: str, capsys: pytest.Capt
         assert "%(" not in out and "%%" not in out, path  # every format code was expanded
 
 
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    from nas.cli import build_parser
+
+    def parser_at(path: tuple[str, ...]) -> argparse.ArgumentParser:
+        parser = build_parser()
+        for name in path:
+            action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            parser = action.choices[name]
+        return parser
+
+    silent = [(path, action.dest) for path in _every_command(build_parser()) for action in parser_at(path)._actions
+              if action.option_strings and not action.help]
+    assert not silent, f"options without help text: {silent}"
+
+
 def test_advice_for_a_device_that_cannot_be_measured_here_names_the_bundle_not_build(
         capsys: pytest.CaptureFixture[str]) -> None:
     readme_example = "r32_w0.75-stem_c16_k3_s1-ir_k3_e6_c24_s1-ghost_se_k5_e3_c32_s2-shuffle_k3_e1_c64_s2-head_c1504"

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,6 +41,10 @@ def test_predict_sums_entries_overhead_and_calibration() -> None:
 def test_missing_key_names_key_and_command() -> None:
     table = _table()
     del table.entries[ARCH.keys()[2]]
+    with pytest.raises(TableError, match=r"no entry for 'ghost_se\|k5.*t cannot be measured from this host.*"
+                                         r"nas latency bundle.*nas latency transfer --from cpu_x86 --to t"):
+        table.predict(ARCH)  # not measured by 'nas latency build': a device's table grows through a bundle
+    table.meta.update({"reference_ms": 0.08, "runtime": "onnxruntime"})
     with pytest.raises(TableError, match=r"no entry for 'ghost_se\|k5.*nas latency build --device t"):
         table.predict(ARCH)
 
@@ -531,3 +536,33 @@ def test_calibrate_fits_stored_measurements_and_judges_held_out_ones(
     assert main(["latency", "calibrate", "--device", str(path), "--fit-from", str(fit_csv), "--judge", str(fit_csv)]) == 2
     assert "also in --fit-from" in capsys.readouterr().err
     assert path.read_text() == written
+
+
+@pytest.mark.parametrize("break_it,fragment", [
+    (lambda r, k: r["results"][k].update(ms=float("nan")), "finite number"),
+    (lambda r, k: r["results"][k].update(ms=float("inf")), "finite number"),
+    (lambda r, k: r["results"][k].update(ms=-5.0), "must be > 0"),
+    (lambda r, k: r["results"][k].update(ms=1e300), "at most"),
+    (lambda r, k: r["results"][k].update(ms="fast"), "finite number"),
+    (lambda r, k: r["results"][k].pop("n"), "n must be a positive integer"),
+    (lambda r, k: r.update(results={}), "holds no measurements"),
+    (lambda r, k: r.update(reference_ms=0), "reference_ms must be > 0"),
+    (lambda r, k: r.update(host={"processor": "x", "calibration": {"scale": 1000}}), "host must hold only"),
+    (lambda r, k: r.pop("overhead_ms"), "lacks 'overhead_ms'"),
+])
+def test_a_bad_results_file_changes_no_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, break_it: Any,
+                                             fragment: str) -> None:
+    layers = _few_layers(3)
+    bundle = tmp_path / "bundle"
+    manifest = json.loads(write_bundle(layers, bundle, ["shufflenet_v2"], show_progress=False).read_text())
+    results = {"schema": "nas.bundle_results/1", "bundle_id": manifest["bundle_id"], "overhead_ms": 0.0,
+               "reference_ms": 1.0, "runtime": "onnxruntime", "threads": 1, "created": "now",
+               "host": {"processor": "board cpu"},
+               "results": {k: {"ms": 1.0, "spread": 0.01, "n": 30} for k in sorted(layers)}}
+    break_it(results, sorted(layers)[0])
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    monkeypatch.setattr("nas.latency.bundle.table_path", lambda device: tmp_path / f"{device}.json")
+    with pytest.raises(TableError, match=fragment):
+        import_results(path, "board", bundle)
+    assert not (tmp_path / "board.json").exists()

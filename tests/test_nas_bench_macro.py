@@ -75,3 +75,32 @@ def test_a_missing_or_corrupt_benchmark_file_is_one_error(tmp_path: Path) -> Non
     broken.write_text(json.dumps({"00000000": {"test_acc": [1, 2, 3]}}))
     with pytest.raises(BenchmarkError, match="expected a mapping of 6561"):
         load_benchmark(broken)
+
+
+def test_a_tabular_search_looks_accuracies_up_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tabular source on a table whose entries are proportional to MACs: no training, no data, seconds."""
+    import nas.latency.table as tables
+    from nas.latency.table import Entry, LatencyTable
+    from nas.model import layer_cost
+    from nas.search.config import SearchConfig
+    from nas.search.run import run_search
+
+    space = load_space("nas_bench_macro")
+    table = LatencyTable({"device": "macs_device", "runtime": "none", "threads": 1, "batch": 1, "overhead_ms": 0.0},
+                         {key: Entry(layer_cost(layer).macs / 1e7, origin="measured")
+                          for key, layer in space.layers().items()})
+    monkeypatch.setattr(tables, "TABLES_DIR", tmp_path / "tables")
+    table.save(tmp_path / "tables" / "macs_device.json")
+    bench = load_benchmark()
+    config = SearchConfig(space="nas_bench_macro", device="macs_device", budget="5ms", trials=8, accuracy="tabular",
+                          workers=1, runs_dir=str(tmp_path / "runs"), name="tab", data="/nonexistent")
+    result = run_search(config, show_progress=False)
+    assert result.best is not None and result.baseline is None and result.training_seconds < 5
+    assert result.accuracy_source.startswith("tabular: NAS-Bench-Macro")
+    for candidate in result.candidates:
+        for rung, by_seed in candidate.samples.items():
+            for seed, accuracy in by_seed.items():
+                seeds = bench.seeds(candidate.arch)
+                assert accuracy == seeds[seed % len(seeds)], (rung, seed)
+    summary = json.loads((tmp_path / "runs" / "tab" / "pareto.json").read_text())
+    assert summary["accuracy_source"].startswith("tabular") and summary["front"]

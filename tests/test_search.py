@@ -464,3 +464,25 @@ def test_yaml_files_are_bounded_in_size_and_encoding(tmp_path: Path) -> None:
                     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\ndescription: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n")
     with pytest.raises(SpaceError, match="aliases"):
         read_yaml(bomb, SpaceError)
+
+
+def test_a_live_run_refuses_a_second_process_and_a_resume_refuses_conflicting_flags(finished_run: Path,
+                                                                                    tmp_path: Path) -> None:
+    import shutil
+
+    from nas.errors import NasError
+    from nas.fileio import FolderLock
+
+    run = tmp_path / "r1"
+    shutil.copytree(finished_run, run)
+    before = (run / "config.yaml").read_text()
+    with FolderLock(run, NasError):  # as a live search holds it
+        busy = _nas("search", "--resume", str(run))
+        assert busy.returncode == 2 and f"pid {os.getpid()}" in busy.stderr and "Traceback" not in busy.stderr
+        with pytest.raises(NasError, match="in use by"):
+            FolderLock(run, NasError).__enter__()
+    conflict = _nas("search", "--resume", str(run), "--space", "mbv2")
+    assert conflict.returncode == 2 and "conflicts with the run's space" in conflict.stderr
+    assert (run / "config.yaml").read_text() == before, "a refused resume changes nothing"
+    again = _nas("search", "--resume", str(run), "--space", "shufflenet_v2", "--workers", "2")
+    assert again.returncode == 0, again.stderr  # the same value is no conflict; workers may change

@@ -128,8 +128,22 @@ def build_table(device: str, spaces: list[str], runtime: Runtime, baselines: boo
     try:
         measure_into(table, timer, layers, todo, target_s, passes, show_progress, save_now_and_then)
     finally:
+        _mark_foreign_host(table, todo)
         _finish(table, spaces if limit is None else [])
     return table
+
+
+def _mark_foreign_host(table: LatencyTable, keys: list[str]) -> None:
+    """Entries measured on another processor than the table's record it (``host``): they are in the table's units
+    through the probe ratio, which carries level but not every layer's relative speed between processors."""
+    here = host_description()["processor"]
+    if not table.meta.get("processor") or table.meta["processor"] == here:
+        return
+    log.warning("table %s was built on %s; %d new entries measured on %s are in its units through the probe",
+                table.device, table.meta["processor"], len(keys), here)
+    for key in keys:
+        if key in table.entries:
+            table.entries[key].extra["host"] = here
 
 
 def measure_into(table: LatencyTable, timer: Timer, layers: dict[str, Layer], keys: list[str], target_s: float,

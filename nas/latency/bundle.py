@@ -83,6 +83,46 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
     return manifest
 
 
+MAX_LAYER_MS = 60_000.0
+"""No layer of a small CNN takes a minute at batch 1: a larger value is a unit error or a forged file."""
+HOST_FIELDS = ("machine", "processor", "system", "python", "cpus")
+
+
+def _positive_ms(value: Any, where: str, allow_zero: bool = False) -> float:
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TableError(f"{where} must be a finite number of milliseconds, got {value!r}")
+    if not (0 <= value if allow_zero else 0 < value) or value > MAX_LAYER_MS:
+        low = ">= 0" if allow_zero else "> 0"
+        raise TableError(f"{where} must be {low} and at most {MAX_LAYER_MS:g} ms, got {value!r}")
+    return float(value)
+
+
+def check_results(results: dict[str, Any], where: str) -> None:
+    """A runner's results file, validated whole before any of it touches a table (a device's file is untrusted)."""
+    for key in ("runtime", "threads", "reference_ms", "overhead_ms", "results"):
+        if key not in results:
+            raise TableError(f"{where}: lacks {key!r}; it was not written by the bundle runner")
+    _positive_ms(results["reference_ms"], f"{where}: reference_ms")
+    _positive_ms(results["overhead_ms"], f"{where}: overhead_ms", allow_zero=True)
+    host = results.get("host", {})
+    if not isinstance(host, dict) or set(host) - set(HOST_FIELDS) or not all(isinstance(v, str) for v in host.values()):
+        raise TableError(f"{where}: host must hold only text fields {', '.join(HOST_FIELDS)}, got {host!r}")
+    entries = results["results"]
+    if not isinstance(entries, dict) or not entries:
+        raise TableError(f"{where}: holds no measurements; run the runner to the end (it resumes) and import again")
+    for key, timing in entries.items():
+        if not isinstance(timing, dict):
+            raise TableError(f"{where}: result {key!r} must be an object with ms, spread and n")
+        _positive_ms(timing.get("ms"), f"{where}: result {key!r}: ms")
+        spread, n = timing.get("spread"), timing.get("n")
+        if isinstance(spread, bool) or not isinstance(spread, (int, float)) or not 0 <= spread < 100:
+            raise TableError(f"{where}: result {key!r}: spread must be a finite number >= 0, got {spread!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise TableError(f"{where}: result {key!r}: n must be a positive integer, got {n!r}")
+
+
 def import_results(results_path: str | Path, device: str, bundle: str | Path) -> LatencyTable:
     """Merge a runner's results into the device's table (created if absent)."""
     check_device_name(device)
@@ -96,6 +136,7 @@ def import_results(results_path: str | Path, device: str, bundle: str | Path) ->
     if results.get("bundle_id") != manifest["bundle_id"]:
         raise TableError(f"{results_path} comes from bundle {results.get('bundle_id')!r}, not from {bundle} "
                          f"({manifest['bundle_id']}): import it with the bundle it was measured from")
+    check_results(results, str(results_path))
     unknown = sorted(set(results["results"]) - set(manifest["entries"]))
     if unknown:
         raise TableError(f"{results_path} has {len(unknown)} key(s) that bundle {bundle} does not list, e.g. {unknown[0]!r}")
@@ -111,9 +152,9 @@ def import_results(results_path: str | Path, device: str, bundle: str | Path) ->
                                  f"measured with {results.get(key)!r}; import under another --device name")
         units = float(table.meta["reference_ms"]) / float(results["reference_ms"])
     else:
-        meta = {"device": device, **results["host"], "runtime": results["runtime"],
-                "runtime_version": results["runtime_version"], "provider": results["provider"],
-                "threads": results["threads"], "batch": results["batch"], "created": now(), "updated": now(),
+        meta = {"device": device, **results.get("host", {}), "runtime": results["runtime"],
+                "runtime_version": results.get("runtime_version", "unknown"), "provider": results.get("provider", "CPU"),
+                "threads": results["threads"], "batch": results.get("batch", 1), "created": now(), "updated": now(),
                 "spaces": manifest["spaces"], "reference": f"probe layer {manifest['reference']['layer']}, batch 1",
                 "reference_ms": results["reference_ms"], "overhead_ms": results["overhead_ms"],
                 "timing": "bundle runner: median ratio to the probe over steady-state chunks x reference_ms; "

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas.arch import Arch, parse_arch
-from nas.fileio import atomic_write_text
+from nas.fileio import FolderLock, atomic_write_text
 from nas.model import arch_cost
 from nas.progress import Stages
-from nas.search.config import SearchConfig
+from nas.search.config import ConfigError, SearchConfig
 from nas.search.context import SearchContext, baseline_strings
 from nas.search.pareto import Point, hypervolume, nondominated_ranks, pareto_front
 from nas.space import available_baselines, resolve_arch
@@ -81,12 +81,8 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
     config.validate()
     run_dir = config.run_dir
     if resume and not (run_dir / "config.yaml").is_file():
-        from nas.search.config import ConfigError
-
         raise ConfigError(f"no run to resume at {run_dir} (no config.yaml there)")
     if not resume and (run_dir / "config.yaml").is_file():
-        from nas.search.config import ConfigError
-
         raise ConfigError(f"run {run_dir} already exists: resume it with --resume {config.name} or pick another --name")
     if config.backend == "ray" and config.address:
         from nas.search.ray_driver import _check_address
@@ -100,6 +96,17 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
     if context.tabular is None:
         context.data  # noqa: B018 (fail on missing data before creating anything)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with FolderLock(run_dir, ConfigError):
+        if not resume and (run_dir / "config.yaml").is_file():  # another process made it since the check above
+            context.close()
+            raise ConfigError(f"run {run_dir} already exists: resume it with --resume {config.name} or pick another "
+                              "--name")
+        return _locked_search(config, context, show_progress)
+
+
+def _locked_search(config: SearchConfig, context: SearchContext, show_progress: bool) -> SearchResult:
+    """The search proper, once this process holds the run folder's lock."""
+    run_dir = config.run_dir
     config.save()
     handler = logging.FileHandler(run_dir / "search.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
