@@ -72,6 +72,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise NasError(f"--n must be at least 1, got {args.n}")
+    if args.seed < 0:
+        raise NasError(f"--seed must be >= 0, got {args.seed}")
     space = load_space(args.space)
     for arch in space.sample_random(args.n, args.seed):
         cost = arch_cost(arch)
@@ -91,6 +93,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from nas.train import Fidelity, evaluate_test, recommended_recipe, set_threads, train
 
     arch = resolve_arch(args.arch)
+    for option in ("threads", "batch_size"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            raise NasError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
+    if args.seed < 0:
+        raise NasError(f"--seed must be >= 0, got {args.seed}")
     data = load_cifar10(args.data, download=not args.no_download)
     subset = args.subset or None
     images = args.epochs * min(subset or len(data.train_y), max(len(data.train_y) - args.val_size, 0))
@@ -254,6 +261,9 @@ def cmd_latency_build(args: argparse.Namespace) -> int:
     from nas.latency.build import build_table
     from nas.latency.measure import Runtime
 
+    if args.threads < 1 or not args.target_seconds > 0:
+        raise NasError(f"--threads must be at least 1 and --target-seconds > 0, got {args.threads} and "
+                       f"{args.target_seconds}")
     table = build_table(args.device, _spaces_arg(args.space), Runtime(args.runtime, args.threads),
                         baselines=not args.no_baselines, target_s=args.target_seconds, passes=args.passes)
     measured = sum(e.origin == "measured" for e in table.entries.values())
@@ -379,9 +389,13 @@ def cmd_latency_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_latency_bundle(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from nas.latency.build import layers_for
     from nas.latency.bundle import write_bundle
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise NasError(f"--out {args.out} is a file: give a folder for the bundle")
     spaces = _spaces_arg(args.space)
     manifest = write_bundle(layers_for(spaces, not args.no_baselines), args.out, spaces)
     print(f"wrote {manifest.parent} ({manifest.parent / 'runner.py'}); on the device: python3 runner.py --out results.json")
@@ -652,6 +666,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate_like_interrupt() -> None:
+    """SIGTERM ends the command like Ctrl-C: through the same cleanup (workers stopped, journals intact), one line."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (called as a library from a thread): leave the handler alone
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -659,6 +686,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.setLevel(logging.INFO if args.verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("%(message)s"))
     logging.getLogger().addHandler(console)
+    _terminate_like_interrupt()
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -669,8 +697,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        sys.stderr.write("nas: interrupted\n")
+        sys.stderr.write("nas: interrupted (finished work is kept; a search resumes with --resume)\n")
         return 130
+    except OSError as exc:  # disk full, a read-only folder: the system's word, in one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"nas: error: {where}{exc.strerror or exc}; free space or pick a writable folder, "
+                         "then run again (finished work is kept)\n")
+        return 2
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import torch
 
 from nas.arch import Arch, arch_to_yaml, parse_arch
 from nas.errors import ExportError, NasError
-from nas.fileio import atomic_write_text
+from nas.fileio import atomic_write_text, read_json_object
 from nas.latency.ortbench import session, time_callable
 from nas.latency.table import other_tables
 from nas.model import arch_cost, build
@@ -35,7 +35,7 @@ PARITY_TOLERANCE = 1e-4
 
 
 def _select(run: Path, config: SearchConfig, pareto: bool, top: int | None, trial: str | None) -> list[Arch]:
-    front = json.loads((run / "pareto.json").read_text())
+    front = read_json_object(run / "pareto.json", NasError, ("front",))
     if trial is not None:
         with open(run / "trials.csv") as handle:
             rows = [r for r in csv.DictReader(handle) if r["id"] == trial]

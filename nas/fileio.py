@@ -42,6 +42,20 @@ def append_line(path: Path, line: str) -> None:
         os.fsync(handle.fileno())
 
 
+def read_json_object(path: Path, error: type[Exception], needs: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A JSON object the tool wrote (pareto.json, ...), or one ``error`` line saying it is unreadable or incomplete."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path} is unreadable ({exc}); if the run finished, rerun it with --resume to rewrite it") from None
+    missing = [key for key in needs if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise error(f"{path} lacks {', '.join(missing)}; rerun the search with --resume to rewrite it")
+    return data
+
+
 def read_journal(path: Path) -> list[dict[str, Any]]:
     """The records of a journal written by :func:`append_line`; a line torn by a kill mid-write is skipped."""
     if not path.is_file():

@@ -566,3 +566,23 @@ def test_a_bad_results_file_changes_no_table(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(TableError, match=fragment):
         import_results(path, "board", bundle)
     assert not (tmp_path / "board.json").exists()
+
+
+@pytest.mark.parametrize("factor", ["x", -5, float("nan")])
+def test_a_tables_per_kind_calibration_is_checked_on_load(tmp_path: Path, factor: object) -> None:
+    document = _table().to_json()
+    document["meta"]["calibration"] = {"scale": 1.0, "offset_ms": 0.0, "scale_by_kind": {"ir": factor}}
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(TableError, match="scale_by_kind must map"):
+        load_table(path)
+
+
+def test_the_runner_refuses_a_tampered_reference_model(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    write_bundle(_few_layers(1), bundle, ["shufflenet_v2"], show_progress=False)
+    reference = bundle / json.loads((bundle / "manifest.json").read_text())["reference"]["file"]
+    reference.write_bytes(reference.read_bytes() + b"\0")
+    run = subprocess.run([sys.executable, str(bundle / "runner.py"), "--out", str(tmp_path / "r.json"),
+                          "--target-seconds", "0.02"], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode != 0 and "does not match the manifest" in run.stderr and not (tmp_path / "r.json").exists()

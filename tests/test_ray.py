@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -15,7 +16,8 @@ import pytest
 from nas.search.config import SearchConfig
 
 RAY = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
-ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_USAGE_STATS_ENABLED": "0"}
+"""Every node and the search share one token, as a multi-node user sets them up (README, 'Ray clusters')."""
 
 
 def _free_port() -> int:
@@ -54,6 +56,15 @@ def test_search_runs_across_head_and_worker(cluster: str, tmp_path: Path) -> Non
     nodes = (tmp_path / "cluster" / "ray_nodes.txt").read_text().split()
     assert len(nodes) == 2  # both trials ran at once, one on each node
     assert len((tmp_path / "cluster" / "evaluations.jsonl").read_text().splitlines()) >= 2
+
+
+@pytest.mark.slow
+def test_a_search_without_the_clusters_token_is_refused(cluster: str, tmp_path: Path) -> None:
+    wrong = {**ENV, "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    result = subprocess.run([sys.executable, "-m", "nas", "search", "--backend", "ray", "--address", cluster,
+                             "--data", "synthetic", "--runs-dir", str(tmp_path), "--budget", "50ms", "--space",
+                             "shufflenet_v2", "--trials", "1"], capture_output=True, text=True, env=wrong, timeout=300)
+    assert result.returncode != 0 and not (tmp_path / "evaluations.jsonl").exists()
 
 
 def test_unreachable_ray_address_is_one_line(tmp_path: Path) -> None:

@@ -486,3 +486,122 @@ def test_a_live_run_refuses_a_second_process_and_a_resume_refuses_conflicting_fl
     assert (run / "config.yaml").read_text() == before, "a refused resume changes nothing"
     again = _nas("search", "--resume", str(run), "--space", "shufflenet_v2", "--workers", "2")
     assert again.returncode == 0, again.stderr  # the same value is no conflict; workers may change
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["sample", "--space", "mbv2", "--seed", "-1"], "--seed must be >= 0"),
+    (["train", "mobilenet_v2_0.5", "--data", "synthetic", "--threads", "-1"], "--threads must be at least 1"),
+    (["train", "mobilenet_v2_0.5", "--data", "synthetic", "--val-size", "-5"], "val_size must be at least 10"),
+    (["latency", "build", "--device", "x", "--target-seconds", "-1"], "--target-seconds > 0"),
+    (["latency", "bundle", "--out", "README.md"], "is a file"),
+    (["search", "--data", "synthetic", "--budget", "1e400ms"], "positive and finite"),
+    (["search", "--data", "synthetic", "--seed", "-1"], "seed must be an integer in [0"),
+    (["search", "--data", "synthetic", "--threads", "-1"], "threads must be at least 1"),
+    (["search", "--data", "synthetic", "--name", ".."], "run name '..'"),
+    (["export", "runs/none", "--top", "-1"], "--top must be at least 1"),
+])
+def test_bad_numbers_and_names_are_one_line(args: list[str], fragment: str, tmp_path: Path) -> None:
+    result = _nas(*args, *(["--runs-dir", str(tmp_path / "runs")] if args[0] == "search" else []),
+                  cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_run_names_derived_from_a_space_file_or_a_long_budget_are_valid(tmp_path: Path) -> None:
+    from nas.space import SPACES_DIR
+
+    config = SearchConfig(space=str(SPACES_DIR / "mbv2.yaml"), device="cpu_x86", budget="1000s",
+                          runs_dir=str(tmp_path)).validate()
+    assert config.name.startswith("mbv2_cpu_x86_1e06ms_nsga2_") and config.run_dir.parent == tmp_path
+
+
+def test_a_start_that_fails_after_the_folder_was_made_leaves_nothing(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas.errors import NasError
+    from nas.search import optuna_driver
+    from nas.search.run import run_search
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise NasError("the sampler broke")
+
+    monkeypatch.setattr(optuna_driver, "sample_with_optuna", broken)
+    with pytest.raises(NasError, match="sampler broke"):
+        run_search(_config(tmp_path), show_progress=False)
+    assert not (tmp_path / "r1").exists(), "nothing was trained: the same command must work again"
+
+
+def test_a_run_whose_every_training_diverges_says_so(tmp_path: Path) -> None:
+    exploding = [{"epochs": 1, "subset": 200, "batch_size": 50, "val_size": 100, "lr": 1e12}]
+    config = _config(tmp_path, rungs=exploding, trials=2, baseline_seeds=1, finalist_seeds=1)
+    path = tmp_path / "c.yaml"
+    config.save(path)
+    result = _nas("search", "--config", str(path), "--name", "div")
+    assert result.returncode == 2 and "every training diverged" in result.stderr.strip().splitlines()[-1]
+
+
+def test_corrupt_run_files_are_one_line(finished_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "r1"
+    shutil.copytree(finished_run, run)
+    (run / "pareto.json").write_text("{\"front\": [")
+    for command in (["export", str(run)], ["confirm", str(run)], ["report", str(run)]):
+        result = _nas(*command)
+        assert result.returncode == 2 and "unreadable" in result.stderr, command
+        assert len(result.stderr.strip().splitlines()) == 1, command
+    shutil.copy(finished_run / "pareto.json", run / "pareto.json")
+    lines = (run / "evaluations.jsonl").read_text().splitlines()
+    record = json.loads(lines[0])
+    record["accuracy"] = "high"
+    (run / "evaluations.jsonl").write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
+    result = _nas("search", "--resume", str(run))
+    assert result.returncode == 2 and "evaluations.jsonl: record 1 is malformed" in result.stderr
+    (run / "evaluations.jsonl").write_text("\n".join(lines) + "\n")
+    (run / "study.db").write_bytes(b"this is not a database" * 100)
+    result = _nas("search", "--resume", str(run))
+    assert result.returncode == 2 and "move it away and resume" in result.stderr
+    (run / "study.db").unlink()
+    result = _nas("search", "--resume", str(run))
+    assert result.returncode == 0, result.stderr  # recovered from the journal
+
+
+def test_an_unwritable_runs_folder_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = _nas("search", "--data", "synthetic", "--runs-dir", str(blocker / "runs"), "--trials", "1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_ends_a_search_in_one_line_like_ctrl_c(tmp_path: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "nas", "search", "--space", "shufflenet_v2", "--device", "cpu_x86",
+                                "--budget", "50ms", "--data", "synthetic", "--trials", "4", "--runs-dir",
+                                str(tmp_path), "--name", "t"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "t" / "config.yaml").exists() and time.time() < deadline:  # it has started work
+        time.sleep(0.2)
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    assert process.returncode == 130 and lines[-1].startswith("nas: interrupted")
+    assert "Traceback" not in err and "leaked" not in err
+
+
+def test_a_full_disk_under_the_study_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import optuna
+
+    from nas.errors import NasError
+    from nas.search import optuna_driver
+
+    def full(*args: object, **kwargs: object) -> int:
+        try:
+            raise OSError("database or disk is full")
+        except OSError as cause:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from cause
+
+    monkeypatch.setattr(optuna_driver, "_sample", full)
+    config = _config(tmp_path).validate()
+    with pytest.raises(NasError, match="cannot write the study database .*disk is full"):
+        optuna_driver.sample_with_optuna(config, None)  # type: ignore[arg-type]

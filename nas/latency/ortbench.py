@@ -264,6 +264,9 @@ def run_bundle(bundle_dir: str, out_path: str, threads: int, target_s: float) ->
     results: dict[str, dict] = {}
     entries = manifest["entries"]
     ref = manifest["reference"]
+    for item in (ref, manifest["overhead"]):  # every model the timing depends on is checked, not only the layers
+        if sha256_file(os.path.join(bundle_dir, item["file"])) != item["sha256"]:
+            raise SystemExit(f"runner: {item['file']} does not match the manifest (corrupt copy?)")
     reference = Reference.from_onnx(os.path.join(bundle_dir, ref["file"]), tuple(ref["input_shape"]), threads)
     started = time.time()
     for i, (key, item) in enumerate(sorted(entries.items()), 1):

@@ -301,6 +301,9 @@ def parse_table(data: Any, path: Path | None = None) -> LatencyTable:
                                 and cal.get("ms_per_weight_mb", 0.0) >= 0):
         raise fail("meta.calibration must have a positive finite 'scale', a finite 'offset_ms' and a finite "
                    "'ms_per_weight_mb' >= 0")
+    by_kind = (cal or {}).get("scale_by_kind", {})
+    if not isinstance(by_kind, dict) or not all(isinstance(k, str) and _finite(v) and v > 0 for k, v in by_kind.items()):
+        raise fail(f"meta.calibration.scale_by_kind must map layer kinds to positive finite factors, got {by_kind!r}")
     for key in ("overhead_ms", "reference_ms"):
         if key in meta and not (_finite(meta[key]) and meta[key] >= 0):
             raise fail(f"meta.{key} must be a finite number >= 0")

@@ -39,8 +39,8 @@ def parse_budget(text: str | float) -> float:
         raise ConfigError(f"budget {text!r} does not parse: give a number with a unit, e.g. 30ms, 30 ms or 0.03s")
     value, unit = float(match.group(1)), match.group(2).lower()
     ms = value * {"ms": 1.0, "s": 1000.0, "us": 0.001}[unit]
-    if ms <= 0:
-        raise ConfigError(f"budget must be positive, got {text!r}")
+    if not 0 < ms < 1e9:
+        raise ConfigError(f"budget must be positive and finite, got {text!r}")
     return ms
 
 
@@ -130,11 +130,15 @@ class SearchConfig:
             raise ConfigError(f"eta must be at least 2, got {self.eta}")
         if not self.fidelities:
             raise ConfigError("at least one rung is needed")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise ConfigError(f"seed must be an integer in [0, 2^31), got {self.seed!r}")
         if self.name is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            self.name = f"{self.space}_{self.device}_{self.budget_ms:g}ms_{self.sampler}_{stamp}"
-        if not re.match(r"^[A-Za-z0-9_.-]+$", self.name):
-            raise ConfigError(f"run name {self.name!r} may only hold letters, digits, '_', '-', '.'")
+            budget = f"{self.budget_ms:.6g}".replace("+", "")
+            self.name = f"{Path(self.space).stem}_{self.device}_{budget}ms_{self.sampler}_{stamp}"
+        if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", self.name):
+            raise ConfigError(f"run name {self.name!r} may only hold letters, digits, '_', '-', '.', and must not "
+                              "start with '.' or '-' (a run stays inside its runs folder)")
         return self
 
     def storage_url(self) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 from nas.arch import Arch, parse_arch
 from nas.errors import NasError
-from nas.fileio import append_line, atomic_write_text, read_journal
+from nas.fileio import append_line, atomic_write_text, read_journal, read_json_object
 from nas.progress import progress
 from nas.search.config import SearchConfig
 from nas.stats import mean_interval_95, pooled_sd
@@ -65,7 +65,7 @@ def plan_confirmation(run: str | Path, seeds: int = 8, top: int = 1, epochs: flo
     if top < 1:
         raise NasError(f"--top must be at least 1, got {top}")
     config = SearchConfig.load_run(run)
-    pareto = json.loads((run / "pareto.json").read_text())
+    pareto = read_json_object(run / "pareto.json", NasError, ("front", "baseline"))
     baseline = pareto.get("baseline")
     if not baseline:
         raise NasError(f"no hand-designed baseline fits the budget of {run}: there is nothing to confirm against")

@@ -92,6 +92,8 @@ class SearchContext:
         self.path = config.run_dir / "evaluations.jsonl"
         self.cache: dict[tuple[str, int, int], Evaluation] = {}
         self.training_seconds = 0.0
+        self.diverged = 0
+        self.last_divergence = ""
         self._pool: TrainingPool | None = None
         self._load_cache()
 
@@ -116,11 +118,15 @@ class SearchContext:
 
     # -- evaluation cache -------------------------------------------------------------------
     def _load_cache(self) -> None:
-        for record in read_journal(self.path):
+        for number, record in enumerate(read_journal(self.path), start=1):
             try:
                 evaluation = Evaluation(**record)
             except TypeError:
                 continue  # a record of another shape (a torn line is already skipped)
+            problem = _malformed(evaluation)
+            if problem:
+                raise NasError(f"{self.path}: record {number} is malformed ({problem}); delete that line and resume "
+                               "(its training is redone)")
             self.cache[evaluation.key] = evaluation
 
     def _append(self, evaluation: Evaluation) -> None:
@@ -139,6 +145,7 @@ class SearchContext:
         started = time.perf_counter()
         result, model = train(arch, self.data, fidelity, seed=seed, callback=callback)
         self.training_seconds += time.perf_counter() - started
+        self._note_divergence(result.diverged)
         weights = self._weights_to_keep(arch, rung, seed, keep_weights)
         if weights and not result.stopped_early:
             save_weights(model, weights)
@@ -177,12 +184,20 @@ class SearchContext:
             futures[pool.submit(arch_text, self.fidelities[rung], seed, weights)] = (arch_text, rung, seed)
         try:
             for (arch_text, rung, seed), outcome in pool.completed(futures, desc, show_progress):
+                self._note_divergence(outcome.get("diverged"))
                 results[(arch_text, rung, seed)] = self._record(
                     Evaluation(arch_text, rung, seed, outcome["accuracy"], self.fidelities[rung].label(),
                                outcome["seconds"], outcome["history"]), outcome["stopped_early"])
         finally:
             self.training_seconds += time.perf_counter() - started  # wall time spent waiting on the trainings
         return results
+
+    def _note_divergence(self, why: str | None) -> None:
+        """Count diverged trainings, so that a run where all of them diverged says why instead of ending empty."""
+        if why:
+            self.diverged += 1
+            self.last_divergence = why
+            log.warning("a training diverged: %s", why)
 
     def accuracy_source(self) -> str:
         """What every accuracy of the run is, in words: named in pareto.json, the console and the report."""
@@ -244,6 +259,26 @@ class SearchContext:
         for e in self.evaluations(rung):
             by_arch.setdefault(e.arch, []).append(e.accuracy)
         return pooled_sd(list(by_arch.values()))
+
+
+def _malformed(e: Evaluation) -> str:
+    """What is wrong with a journal record, or '' (a journal is a file a user may have edited)."""
+    import math
+
+    def number(value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if not isinstance(e.arch, str) or not isinstance(e.fidelity, str):
+        return "arch and fidelity must be text"
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (e.rung, e.seed)):
+        return f"rung and seed must be integers >= 0, got {e.rung!r} and {e.seed!r}"
+    if not number(e.accuracy) or not 0 <= e.accuracy <= 1:
+        return f"accuracy must be a number in [0, 1], got {e.accuracy!r}"
+    if not number(e.seconds) or e.seconds < 0:
+        return f"seconds must be a number >= 0, got {e.seconds!r}"
+    if not isinstance(e.history, list) or not all(number(v) for v in e.history):
+        return "history must be a list of numbers"
+    return ""
 
 
 def baseline_strings() -> set[str]:

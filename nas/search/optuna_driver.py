@@ -112,6 +112,11 @@ def open_study(config: SearchConfig) -> optuna.Study:
         if study.trials:  # resuming: continue the random stream instead of replaying it from the seed
             study.sampler = make_sampler(config, offset=len(study.trials))
     except Exception as exc:  # storage backends raise many types (sqlalchemy, OSError, ...)
+        own = config.run_dir / "study.db"
+        if not config.storage and own.is_file():
+            raise NasError(f"{own} is unreadable ({exc.__class__.__name__}); move it away and resume: every finished "
+                           f"training is in {config.run_dir / 'evaluations.jsonl'} and is kept, and the sampler "
+                           "starts afresh from them") from None
         raise storage_error(config.storage_url(), exc) from None
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
@@ -143,6 +148,16 @@ def _trained_at_rung0(context: SearchContext) -> set[str]:
 
 
 def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
+    """See :func:`_sample`; a study database that cannot be written (a full disk) is one line, not Optuna's traceback."""
+    try:
+        return _sample(config, context, show_progress)
+    except optuna.exceptions.StorageInternalError as exc:
+        cause = str(exc.__cause__ or exc).splitlines()[0]
+        raise NasError(f"cannot write the study database {config.storage_url()} ({cause}); free space (or fix the "
+                       "storage) and run the command again (with --resume if trainings had finished: they are kept)") from None
+
+
+def _sample(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
     """Run trials until ``config.trials`` feasible ones are trained; returns the infeasible count.
 
     Trials are asked in batches of feasible, not yet trained archs, trained side by side

@@ -71,7 +71,7 @@ def train_and_report(arch_text: str, data: Dataset, fidelity: Fidelity, seed: in
     if weights and not result.stopped_early:
         save_weights(model, Path(weights))
     outcome = {"accuracy": result.accuracy, "seconds": result.seconds, "history": list(result.history),
-               "stopped_early": result.stopped_early}
+               "stopped_early": result.stopped_early, "diverged": result.diverged}
     if test:
         outcome["test_accuracy"] = evaluate_test(model, data, fidelity.resolution or arch.resolution)
     return outcome

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import tempfile
 from typing import Any
@@ -83,8 +82,13 @@ def _trainable(config: dict[str, Any], data: Any, table_json: dict[str, Any], fi
 
 
 def sample_with_ray(config: SearchConfig, context: SearchContext) -> int:
-    """Run rung 0 on Ray; returns the number of infeasible samples."""
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    """Run rung 0 on Ray; returns the number of infeasible samples.
+
+    Ray's own authentication default is kept: a local cluster started here generates and uses a token. To join a
+    multi-node cluster started with token authentication, give this process the cluster's mode and token as Ray
+    documents them (``RAY_AUTH_MODE=token`` and ``RAY_AUTH_TOKEN``, or the token file that ``ray get-auth-token``
+    writes), exactly as on every node.
+    """
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler

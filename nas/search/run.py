@@ -101,7 +101,14 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
             context.close()
             raise ConfigError(f"run {run_dir} already exists: resume it with --resume {config.name} or pick another "
                               "--name")
-        return _locked_search(config, context, show_progress)
+        try:
+            return _locked_search(config, context, show_progress)
+        except BaseException:
+            if not resume and not (run_dir / "evaluations.jsonl").exists():  # nothing was trained: leave no junk
+                import shutil
+
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
 
 def _locked_search(config: SearchConfig, context: SearchContext, show_progress: bool) -> SearchResult:
@@ -127,6 +134,9 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
 
             infeasible = sample_with_optuna(config, context, show_progress)
         candidates = _candidates(context)
+        if not candidates and context.diverged:
+            raise ConfigError(f"every training diverged ({context.diverged} of them, e.g. {context.last_divergence}): "
+                              f"lower the rungs' lr in {run_dir / 'config.yaml'} and resume")
         chosen_baseline = _choose_baseline(context)
         _promote(context, candidates, show_progress, _baseline_requests(context, chosen_baseline), stages)
         if top == 0:
