@@ -10,13 +10,13 @@ percentile of the space's predicted latencies: tight, middle, loose), with ``--s
 * ``most_macs``: the feasible network with the most MACs (free);
 * ``estimator``: the best cheap estimator of ``bench/results/accuracy_fidelity.json`` alone, picking the
   top of ``--trials`` random feasible networks;
-* ``search_trained`` (with ``--trained N``): the default search with real short trainings on CIFAR-10,
-  for the first N (device, budget, seed) cells: minutes each, so as many as the time allows.
+* ``search_trained`` (with ``--trained-seeds K``): the default search with real short trainings on CIFAR-10,
+  for seeds below K at every (device, budget): minutes each, so as many as the time allows.
 
 Regret = best feasible 50-epoch accuracy - the returned network's (mean over its codes and seeds).
 Results are kept per cell, so an interrupted run resumes.
 
-    python bench/search_regret.py [--seeds 5] [--trials 16] [--trained 0]
+    python bench/search_regret.py [--seeds 5] [--trials 16] [--trained-seeds 0] [--devices cpu_x86 rpi4]
 
 Writes bench/results/search_regret.json.
 """
@@ -70,7 +70,8 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=["cpu_x86", "rpi4"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--trained", type=int, default=0, help="cells that also run the search with real training")
+    parser.add_argument("--trained-seeds", type=int, default=0,
+                        help="seeds (from 0) whose cells also run the search with real training")
     parser.add_argument("--data", default=None)
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
@@ -87,7 +88,6 @@ def main() -> None:
     document["estimator"] = estimator_name
     estimator = make_estimator(estimator_name, _data(args.data) if estimator_name not in ("macs", "params") else None)
     estimates: dict[str, float] = {}
-    trained_done = sum("search_trained" in c for c in cells.values())
     runs = Path(tempfile.mkdtemp(prefix="nas-regret-"))
     for device in args.devices:
         latency = load_table(device).compile().predict(archs)
@@ -112,15 +112,14 @@ def main() -> None:
                             estimates[text] = estimator.score(archs[i]).value
                     picked = max(pool, key=lambda i: estimates[str(archs[i])])
                     cell["estimator"] = float((best - truth[picked]) * 100)
-                if "search_trained" not in cell and trained_done < args.trained:
+                if "search_trained" not in cell and seed < args.trained_seeds:
                     started = time.perf_counter()
                     cell["search_trained"] = regret(search(budget, device, seed, args.trials, "nsga2", "train",
                                                            args.data, runs))
                     cell["search_trained_seconds"] = time.perf_counter() - started
-                    trained_done += 1
                 _save(out, document)
                 print(key, {k: round(v, 2) for k, v in cell.items() if isinstance(v, float)}, flush=True)
-    document["summary"] = summarise(cells, args.devices)
+    document["summary"] = summarise(cells, sorted({key.split("/")[0] for key in cells}))
     _save(out, document)
     print(json.dumps(document["summary"], indent=1))
 

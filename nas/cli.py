@@ -368,10 +368,12 @@ def cmd_latency_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_latency_predict(args: argparse.Namespace) -> int:
+    from nas.latency.host import warn_if_foreign
     from nas.latency.table import load_table
     from nas.space import resolve_arch
 
     table = load_table(args.device)
+    warn_if_foreign(table)
     arch = resolve_arch(args.arch)
     missing = table.missing(arch.keys())
     if missing:
@@ -474,6 +476,71 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
         print(f"  predicted stems and heads x{ends['factor']:.3f}: the level of the target's own "
               f"({', '.join(ends['anchors'])}: {ends['target_ms']:.3f} ms, the model says {ends['model_ms']:.3f} ms)")
     return 0
+
+
+def cmd_latency_adapt(args: argparse.Namespace) -> int:
+    """A device table from a few whole-network measurements, with the shipped tables as sources (nas.latency.adapt)."""
+    from nas.latency.adapt import adapt_table, read_measurements
+    from nas.latency.build import layers_for
+    from nas.latency.table import available_devices, check_device_name, load_table, table_path
+
+    check_device_name(args.device)
+    if bool(args.measurements) == bool(args.host_networks):
+        raise NasError("give --measurements FILE (networks timed on the device) or --host-networks N (time N sampled "
+                       "networks on this host), one of the two")
+    if args.measurements:
+        measurements = read_measurements(args.measurements)
+    else:
+        measurements = _time_host_networks(args)
+    names = args.source or [d for d in available_devices() if d != args.device]
+    sources = []
+    for name in names:
+        table = load_table(name)
+        if args.source or not any(table.missing(a.keys()) for a, _ in measurements):
+            sources.append(table)
+    if not sources:
+        raise NasError(f"no table covers every network in {args.measurements}; name sources with --from")
+    path = table_path(args.device)
+    if path.exists():
+        existing = load_table(path)
+        if any(e.origin != "adapted" for e in existing.entries.values()):
+            raise NasError(f"table {args.device!r} holds measured, imported or predicted entries; adapt into another "
+                           "--device name (an adapted table is replaced whole)")
+    table, model = adapt_table(args.device, measurements, sources, layers_for(_spaces_arg(args.space), True))
+    table.meta["spaces"] = sorted(_spaces_arg(args.space))
+    table.save(path)
+    print(f"{path}: {len(table.entries)} adapted entries from {model.fitted_on} networks and "
+          f"{', '.join(s.device for s in sources)}; model {' + '.join(f'{w:.3g} {n}' for n, w in model.weights().items())}")
+    print(f"held out (leave one network out): MAPE {model.loo_mape_pct:.1f}%, {model.loo_within_10pct:.0f}% within 10%; "
+          "every entry carries this error, and the measured networks predict exactly their measurements")
+    return 0
+
+
+def _time_host_networks(args: argparse.Namespace) -> list:
+    """N archs sampled over the spaces, timed end to end here; kept as a CSV beside the tables' reports."""
+    import csv
+    import io
+
+    from nas.fileio import atomic_write_text
+    from nas.latency.host import time_networks_here
+    from nas.latency.validate import REPORTS_DIR
+    from nas.space import load_space
+
+    if args.host_networks < 3:
+        raise NasError(f"--host-networks must be at least 3 (about 10 gives a useful error), got {args.host_networks}")
+    spaces = _spaces_arg(args.space)
+    archs = [a for i, name in enumerate(spaces)
+             for a in load_space(name).sample_random(-(-args.host_networks // len(spaces)), seed=1000 + i)]
+    archs = archs[:args.host_networks]
+    measured = list(zip(archs, time_networks_here(archs)))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["arch", "ms"])
+    writer.writerows((str(a), f"{ms:.6f}") for a, ms in measured)
+    path = REPORTS_DIR / f"adapt_{args.device}_networks.csv"
+    atomic_write_text(path, buffer.getvalue())
+    print(f"timed {len(measured)} networks on this host -> {path}")
+    return measured
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -653,6 +720,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                "the repository's data/hw_nas_bench)")
     p.add_argument("--device", action="append", help="rpi4 and/or pixel3 (default both)")
     p.set_defaults(handler=cmd_latency_import_hwnasbench)
+
+    p = lat.add_parser("adapt", help="a device table from ~10 whole-network measurements (CSV or JSON: arch, ms)")
+    p.add_argument("--device", required=True, help="name of the table to write, e.g. myboard")
+    p.add_argument("--measurements", default=None, help="CSV with columns arch,ms (or JSON [{arch, ms}]); arch is "
+                                                         "an arch string or a baseline name")
+    p.add_argument("--host-networks", type=int, default=None,
+                   help="instead of a file: time N networks sampled from the spaces on this host (ONNX Runtime CPU, "
+                        "1 thread, batch 1) and adapt to them; about 10 take a minute")
+    p.add_argument("--from", dest="source", action="append", help="source table (repeatable; default: every table "
+                                                                 "that covers all measured networks)")
+    p.add_argument("--space", action="append", help="spaces the table covers (repeatable; default: every space)")
+    p.set_defaults(handler=cmd_latency_adapt)
 
     p = lat.add_parser("transfer", help="predict a device's missing entries from a measured source table")
     p.add_argument("--from", dest="source", required=True, help="source table, e.g. cpu_x86")

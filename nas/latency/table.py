@@ -41,7 +41,7 @@ from nas.fileio import atomic_write_text
 
 SCHEMA = "nas.latency_table/1"
 TABLES_DIR = Path(__file__).resolve().parent.parent.parent / "latency_tables"
-ORIGINS = ("measured", "predicted", "imported")
+ORIGINS = ("measured", "predicted", "imported", "adapted")
 DEVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
@@ -173,7 +173,15 @@ class LatencyTable:
         """Predicted end-to-end latency in ms: calibrated sum of entries, overhead counted once."""
         scale, offset = self.calibration
         self.raw_sum(arch)  # raises, naming the key, when an entry is missing
+        measured = self.measured_networks.get(str(arch))
+        if measured is not None:  # a network measured whole on the device is its own best prediction
+            return float(measured)
         return offset + scale * self.overhead_ms + sum(self.contribution(k) for k in arch.keys())
+
+    @property
+    def measured_networks(self) -> dict[str, float]:
+        """Whole networks measured on the device (an adapted table keeps the ones it was fitted on)."""
+        return self.meta.get("measured_networks") or {}
 
     def breakdown(self, arch: Arch) -> dict[str, float]:
         """Share of the predicted latency by entry origin (measured / predicted / imported)."""
@@ -188,8 +196,10 @@ class LatencyTable:
     def error_bar(self, arch: Arch) -> float:
         """+- ms from predicted entries' held-out MAPE, added as if their errors were correlated (conservative)."""
         self.raw_sum(arch)
+        if str(arch) in self.measured_networks:
+            return 0.0
         return sum(self.coefficient(k) * self.entries[k].ms * float(self.entries[k].extra.get("heldout_mape_pct", 0)) / 100
-                   for k in arch.keys() if self.entries[k].origin == "predicted")
+                   for k in arch.keys() if self.entries[k].origin in ("predicted", "adapted"))
 
     def compile(self, keys: Sequence[str] | None = None) -> CompiledTable:
         """A vectorised view for predicting many archs at once."""
@@ -223,7 +233,13 @@ class CompiledTable:
         return offset + scale * self.table.overhead_ms + sums
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
-        return self.predict_encoded(*self.encode(archs))
+        predicted = self.predict_encoded(*self.encode(archs))
+        measured = self.table.measured_networks
+        if measured:
+            for i, arch in enumerate(archs):
+                if str(arch) in measured and np.isfinite(predicted[i]):
+                    predicted[i] = measured[str(arch)]
+        return predicted
 
 
 # ------------------------------------------------------------------------------------------------
@@ -307,6 +323,9 @@ def parse_table(data: Any, path: Path | None = None) -> LatencyTable:
     for key in ("overhead_ms", "reference_ms"):
         if key in meta and not (_finite(meta[key]) and meta[key] >= 0):
             raise fail(f"meta.{key} must be a finite number >= 0")
+    networks = meta.get("measured_networks", {})
+    if not isinstance(networks, dict) or not all(isinstance(k, str) and _finite(v) and v > 0 for k, v in networks.items()):
+        raise fail("meta.measured_networks must map arch strings to positive finite milliseconds")
     entries: dict[str, Entry] = {}
     for key, value in raw.items():
         if not isinstance(value, dict):

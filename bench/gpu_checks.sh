@@ -2,7 +2,7 @@
 # One prepared GPU session (issue 7): build and validate a torch-cuda latency table for every shipped
 # space, and time the evaluator on the GPU. Run from the repository root on the GPU machine, with the
 # compact CIFAR-10 copy carried along (NAS_DATA) and outputs collected under $OUT.
-#   bash bench/gpu_session.sh
+#   bash bench/gpu_checks.sh
 # Needs: CUDA torch, the package installed (pip install -e .). Nothing here has been run yet: no GPU was
 # lent to the session that wrote it.
 set -euo pipefail

@@ -1,0 +1,211 @@
+"""Adapting to a device from a few whole-network measurements, with the shipped tables as sources.
+
+A device's latency for a network is modelled as a non-negative combination of what the source tables
+predict for it and of work terms counted from the arch (layers, MACs, parameters, activation
+megabytes), plus an intercept:
+
+    ms(arch) = sum_s w_s * source_s(arch) + sum_t v_t * term_t(arch) + b,   w, v, b >= 0
+
+Every term is a sum over the arch's layers, so a fitted model is itself a per-layer table: layer
+``l`` costs ``sum_s w_s * contribution_s(l) + sum_t v_t * term_t(l)`` and the intercept joins the
+per-network overhead. Few networks cannot pin down many weights, so the model is chosen among a few
+candidate feature sets (each source alone, with the layer count, all sources, with the work terms) by
+leave-one-out error on the measured networks; that error is the figure every adapted entry carries.
+
+Why whole networks: a device's per-layer numbers miss what happens between layers (cache reuse,
+fusion, launch overhead); a handful of end-to-end timings carry it, and they are what a user can
+measure on any device, torch or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nas.arch import Arch, Layer
+from nas.latency.table import Entry, LatencyTable, TableError, now
+from nas.model import layer_cost
+from nas.stats import nonnegative_least_squares
+
+WORK_TERMS = ("layers", "mmacs", "mparams", "act_mb")
+MIN_NETWORKS = 3
+
+
+def layer_terms(layer: Layer) -> np.ndarray:
+    """The work terms of one layer: 1 (a layer), MACs (M), parameters (M), output activation (MB, float32)."""
+    cost = layer_cost(layer)
+    out = layer.classes if layer.kind == "head" else layer.cout * layer.hw_out * layer.hw_out
+    return np.array([1.0, cost.macs / 1e6, cost.params / 1e6, out * 4 / 1e6])
+
+
+def work_terms(arch: Arch) -> np.ndarray:
+    return np.sum([layer_terms(layer) for layer in arch.layers()], axis=0)
+
+
+def feature_matrix(archs: Sequence[Arch], sources: Sequence[LatencyTable]) -> np.ndarray:
+    """Per arch: each source's prediction, then the work terms (columns in that order)."""
+    predicted = [source.compile().predict(list(archs)) for source in sources]
+    terms = np.array([work_terms(a) for a in archs])
+    return np.column_stack([*predicted, terms]) if predicted else terms
+
+
+def candidate_sets(n_sources: int) -> list[tuple[int, ...]]:
+    """Column subsets tried (indices into feature_matrix's columns); the intercept is always in."""
+    terms = list(range(n_sources, n_sources + len(WORK_TERMS)))
+    sets: list[tuple[int, ...]] = [(t,) for t in terms]
+    sets += [(a, b) for i, a in enumerate(terms) for b in terms[i + 1:]]
+    for s in range(n_sources):
+        sets += [(s,), *[(s, t) for t in terms]]
+    if n_sources > 1:
+        sets += [tuple(range(n_sources)), *[(*range(n_sources), t) for t in terms]]
+    sets.append(tuple(range(n_sources + len(WORK_TERMS))))
+    return sets
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative weights for the columns of ``x`` and an intercept (last), fitted on relative error."""
+    design = np.column_stack([x, np.ones(len(x))])
+    scale = np.abs(design).mean(axis=0) + 1e-12
+    weight = 1.0 / y  # relative error: a 1 ms net and a 100 ms net count alike
+    coef = nonnegative_least_squares(design / scale * weight[:, None], y * weight)
+    return coef / scale
+
+
+def _predict(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return x @ coef[:-1] + coef[-1]
+
+
+def leave_one_out(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each network predicted by the model fitted on the others."""
+    out = np.empty(len(y))
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        out[i] = _predict(_fit(x[keep], y[keep]), x[i:i + 1])[0]
+    return out
+
+
+@dataclass
+class AdaptedModel:
+    """The chosen feature set, its weights, and its leave-one-out error on the networks it was fitted on."""
+
+    columns: tuple[int, ...]
+    coef: np.ndarray
+    names: list[str]
+    loo_mape_pct: float
+    loo_within_10pct: float
+    fitted_on: int
+    tried: dict[str, float] = field(default_factory=dict)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return _predict(self.coef, x[:, list(self.columns)])
+
+    def weights(self) -> dict[str, float]:
+        return {self.names[c]: float(w) for c, w in zip(self.columns, self.coef[:-1])} | {"intercept_ms": float(self.coef[-1])}
+
+
+def fit_adapted(x: np.ndarray, y: np.ndarray, names: list[str]) -> AdaptedModel:
+    """Choose the candidate feature set with the lowest leave-one-out MAPE, and fit it on every network."""
+    y = np.asarray(y, float)
+    if len(y) < MIN_NETWORKS:
+        raise ValueError(f"adapting needs at least {MIN_NETWORKS} measured networks, got {len(y)}")
+    n_sources = len(names) - len(WORK_TERMS)
+    best: tuple[float, tuple[int, ...], np.ndarray] | None = None
+    tried = {}
+    for columns in candidate_sets(n_sources):
+        if len(columns) + 2 > len(y):  # leave-one-out needs more networks than weights
+            continue
+        loo = leave_one_out(x[:, list(columns)], y)
+        mape = float(np.mean(np.abs(loo - y) / y) * 100)
+        tried["+".join(names[c] for c in columns)] = mape
+        if best is None or mape < best[0]:
+            best = (mape, columns, loo)
+    assert best is not None
+    mape, columns, loo = best
+    within = float(np.mean(np.abs(loo - y) / y <= 0.10) * 100)
+    return AdaptedModel(columns, _fit(x[:, list(columns)], y), names, mape, within, len(y), tried)
+
+
+MAX_NETWORK_MS = 600_000.0
+"""No small CNN takes ten minutes for one image: a larger value is a unit error or a forged file."""
+
+
+def read_measurements(path: str | Path) -> list[tuple[Arch, float]]:
+    """Rows of (arch string or baseline name, ms) from CSV (columns ``arch``, ``ms``) or JSON (a list of objects with
+    those fields), validated whole: every failure is one :class:`TableError` naming the file and the row."""
+    import csv
+    import json
+    import math
+
+    from nas.errors import NasError
+    from nas.space import resolve_arch
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+        rows = json.loads(text) if path.suffix == ".json" else list(csv.DictReader(text.splitlines()))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
+        raise TableError(f"cannot read measurements {path}: {exc}") from None
+    if not isinstance(rows, list):
+        raise TableError(f"{path}: expected a list of {{arch, ms}} objects")
+    out = []
+    for number, row in enumerate(rows, start=1):
+        where = f"{path}: row {number}"
+        if not isinstance(row, dict) or "arch" not in row or "ms" not in row:
+            raise TableError(f"{where}: needs the fields arch and ms")
+        try:
+            ms = float(row["ms"])
+        except (TypeError, ValueError):
+            raise TableError(f"{where}: ms must be a number, got {row['ms']!r}") from None
+        if not math.isfinite(ms) or not 0 < ms <= MAX_NETWORK_MS:
+            raise TableError(f"{where}: ms must be a finite number in (0, {MAX_NETWORK_MS:g}], got {row['ms']!r}")
+        try:
+            arch = resolve_arch(str(row["arch"]))
+        except NasError as exc:
+            raise TableError(f"{where}: unknown arch ({exc})") from None
+        out.append((arch, ms))
+    if len(out) < MIN_NETWORKS:
+        raise TableError(f"{path}: {len(out)} measured network(s); adapting needs at least {MIN_NETWORKS} (about 10 "
+                         "gives a useful error estimate)")
+    return out
+
+
+def adapt_table(device: str, measurements: list[tuple[Arch, float]], sources: list[LatencyTable],
+                keys: dict[str, Layer]) -> tuple[LatencyTable, AdaptedModel]:
+    """A table for ``device`` over ``keys`` (every one that all sources hold), from the fitted model; the measured
+    networks are kept in the table and predict exactly their measurements."""
+    archs = [a for a, _ in measurements]
+    for source in sources:
+        missing = sorted({k for a in archs for k in a.keys() if k not in source.entries})
+        if missing:
+            raise TableError(f"source table {source.device!r} has no entry for {missing[0]!r} of a measured network; "
+                             "give sources that cover every measured network (--from)")
+    names = [s.device for s in sources] + list(WORK_TERMS)
+    x = feature_matrix(archs, sources)
+    model = fit_adapted(x, np.array([ms for _, ms in measurements]), names)
+    weights = np.zeros(len(names))
+    weights[list(model.columns)] = model.coef[:-1]
+    source_w, term_w = weights[: len(sources)], weights[len(sources):]
+    extra = {"model": "adapted: " + " + ".join(f"{w:.4g} x {n}" for n, w in zip(names, weights) if w),
+             "heldout_mape_pct": model.loo_mape_pct, "heldout_within_10pct": model.loo_within_10pct,
+             "fitted_on": model.fitted_on, "date": now()}
+    entries = {}
+    for key, layer in keys.items():
+        if not all(key in s.entries for s in sources):
+            continue
+        ms = sum(w * s.contribution(key) for w, s in zip(source_w, sources)) + float(term_w @ layer_terms(layer))
+        entries[key] = Entry(float(ms), 0.0, 0, "adapted", dict(extra))
+    overhead = sum(w * (s.calibration[1] + s.calibration[0] * s.overhead_ms) for w, s in zip(source_w, sources))
+    constant = float(overhead + model.coef[-1])  # may be < 0 where a source's calibration offset is
+    meta = {"device": device, "runtime": "adapted", "threads": "unknown", "batch": 1, "created": now(), "updated": now(),
+            "overhead_ms": max(constant, 0.0),
+            "calibration": {"scale": 1.0, "offset_ms": min(constant, 0.0),
+                            "note": "the adapted model's constant where it is negative (a source's offset)"},
+            "timing": f"adapted from {model.fitted_on} whole-network measurements (nas latency adapt)",
+            "adapted": {"sources": [s.device for s in sources], "weights": model.weights(),
+                        "heldout_mape_pct": model.loo_mape_pct, "heldout_within_10pct": model.loo_within_10pct,
+                        "fitted_on": model.fitted_on, "candidates_heldout_mape_pct": model.tried},
+            "measured_networks": {str(a): ms for a, ms in measurements}}
+    return LatencyTable(meta, entries), model

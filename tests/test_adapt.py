@@ -1,0 +1,129 @@
+"""Adapting to a device from whole-network measurements: recovers a known device, keeps measured networks exact,
+and refuses bad measurement files without touching any table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nas.latency.table as tables
+from nas.cli import main
+from nas.latency.adapt import adapt_table, read_measurements
+from nas.latency.build import layers_for
+from nas.latency.table import TableError, load_table
+from nas.space import load_space
+
+
+@pytest.fixture
+def table_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    for name in ("rpi4", "pixel3"):
+        shutil.copy(tables.TABLES_DIR / f"{name}.json", folder / f"{name}.json")
+    monkeypatch.setattr(tables, "TABLES_DIR", folder)
+    return folder
+
+
+def _device(arch) -> float:  # noqa: ANN001 (Arch)
+    """A made-up device: 1.3x the Raspberry Pi 4 plus 2 ms per network."""
+    return load_table("rpi4").predict(arch) * 1.3 + 2.0
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["arch", "ms"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_a_known_device_is_recovered_from_ten_networks(table_dir: Path) -> None:
+    space = load_space("mbv2")
+    measured = [(a, _device(a)) for a in space.sample_random(10, seed=1)]
+    table, model = adapt_table("board", measured, [load_table("rpi4"), load_table("pixel3")],
+                               layers_for(["mbv2"], False))
+    assert model.weights()["rpi4"] == pytest.approx(1.3, rel=1e-3) and model.loo_mape_pct < 0.5
+    fresh = space.sample_random(50, seed=2)
+    predicted = table.compile().predict(fresh)
+    truth = np.array([_device(a) for a in fresh])
+    assert np.max(np.abs(predicted - truth) / truth) < 0.01
+    assert all(e.origin == "adapted" and "heldout_mape_pct" in e.extra for e in table.entries.values())
+    arch, ms = measured[0]
+    table.meta["measured_networks"][str(arch)] = ms * 1.1  # as if the device had said so
+    assert table.predict(arch) == pytest.approx(ms * 1.1) and table.compile().predict([arch])[0] == pytest.approx(ms * 1.1)
+
+
+def test_the_command_writes_an_adapted_table_and_refuses_to_replace_a_measured_one(table_dir: Path, tmp_path: Path,
+                                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [{"arch": str(a), "ms": _device(a)} for a in load_space("mbv2").sample_random(10, seed=3)]
+    rows.append({"arch": "mobilenet_v2_0.5", "ms": 30.0})  # a baseline by name
+    path = _write(tmp_path / "m.csv", rows)
+    assert main(["latency", "adapt", "--device", "board", "--measurements", str(path), "--space", "mbv2"]) == 0
+    table = load_table("board")
+    assert table.meta["adapted"]["fitted_on"] == 11 and "held out" in capsys.readouterr().out
+    assert main(["latency", "adapt", "--device", "rpi4", "--measurements", str(path), "--space", "mbv2"]) == 2
+    assert "another --device" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad,fragment", [
+    ({"ms": "nan"}, "finite number"),
+    ({"ms": "inf"}, "finite number"),
+    ({"ms": "0"}, r"finite number in \(0"),
+    ({"ms": "-3"}, r"finite number in \(0"),
+    ({"ms": "1e300"}, r"finite number in \(0"),
+    ({"ms": "fast"}, "must be a number"),
+    ({"arch": "not-an-arch"}, "unknown arch"),
+    ({"arch": None}, "needs the fields"),
+])
+def test_a_bad_measurements_file_is_one_line_and_writes_no_table(table_dir: Path, tmp_path: Path, bad: dict,
+                                                                 fragment: str) -> None:
+    rows = [{"arch": str(a), "ms": 10.0 + i} for i, a in enumerate(load_space("mbv2").sample_random(5, seed=4))]
+    rows[2] = {**rows[2], **bad}
+    if bad.get("arch", "") is None:
+        rows[2] = {"ms": 1.0}
+        path = tmp_path / "m.json"
+        path.write_text(json.dumps(rows))
+    else:
+        path = _write(tmp_path / "m.csv", rows)
+    with pytest.raises(TableError, match=fragment):
+        read_measurements(path)
+    assert main(["latency", "adapt", "--device", "board", "--measurements", str(path)]) == 2
+    assert not (table_dir / "board.json").exists()
+
+
+def test_too_few_networks_are_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path / "m.csv", [{"arch": "mobilenet_v2_0.5", "ms": 3.0}, {"arch": "ghostnet_0.5", "ms": 2.0}])
+    with pytest.raises(TableError, match="at least 3"):
+        read_measurements(path)
+
+
+def test_a_table_from_another_processor_is_named_with_the_fix() -> None:
+    from nas.latency.host import foreign_host_warning, this_processor
+
+    table = load_table("cpu_x86")
+    table.meta["processor"] = "Some Other CPU"
+    message = foreign_host_warning(table)
+    assert message and "Some Other CPU" in message and "nas latency adapt --device cpu_x86_here --host-networks" in message
+    table.meta["processor"] = this_processor()
+    assert foreign_host_warning(table) is None
+    assert foreign_host_warning(load_table("rpi4")) is None  # a device's table is not a host's
+
+
+def test_host_networks_are_timed_here_and_adapted(table_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import nas.latency.validate as validate
+
+    shutil.copy(Path(__file__).resolve().parent.parent / "latency_tables" / "cpu_x86.json", table_dir / "cpu_x86.json")
+    monkeypatch.setattr(validate, "REPORTS_DIR", table_dir / "reports")
+    assert main(["latency", "adapt", "--device", "here", "--host-networks", "3", "--from", "cpu_x86",
+                 "--space", "shufflenet_v2"]) == 0
+    table = load_table("here")
+    assert len(table.meta["measured_networks"]) == 3 and all(v > 0 for v in table.meta["measured_networks"].values())
+    assert (table_dir / "reports" / "adapt_here_networks.csv").is_file()
+    assert main(["latency", "adapt", "--device", "x", "--host-networks", "3", "--measurements", "m.csv"]) == 2
+    assert "one of the two" in capsys.readouterr().err
