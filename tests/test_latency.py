@@ -586,3 +586,33 @@ def test_the_runner_refuses_a_tampered_reference_model(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, str(bundle / "runner.py"), "--out", str(tmp_path / "r.json"),
                           "--target-seconds", "0.02"], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode != 0 and "does not match the manifest" in run.stderr and not (tmp_path / "r.json").exists()
+
+
+def test_an_interrupted_runner_resumes_from_what_it_measured(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    layers = _few_layers(3)
+    manifest = json.loads(write_bundle(layers, bundle, ["shufflenet_v2"], show_progress=False).read_text())
+    out = tmp_path / "results.json"
+    done = sorted(layers)[0]
+    kept = {"ms": 123.0, "spread": 0.01, "n": 7}
+    (tmp_path / "results.json.partial").write_text(json.dumps({"bundle_id": manifest["bundle_id"],
+                                                               "results": {done: kept}}))
+    run = subprocess.run([sys.executable, str(bundle / "runner.py"), "--out", str(out), "--target-seconds", "0.02"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0 and "resuming, 1 of 3" in run.stderr
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == set(layers) and results[done]["ms"] == 123.0  # not measured again
+    assert not (tmp_path / "results.json.partial").exists()
+    (tmp_path / "results.json.partial").write_text(json.dumps({"bundle_id": "another", "results": {done: kept}}))
+    run = subprocess.run([sys.executable, str(bundle / "runner.py"), "--out", str(out), "--target-seconds", "0.02"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0 and json.loads(out.read_text())["results"][done]["ms"] != 123.0
+
+
+def test_a_calibration_that_predicts_zero_or_less_is_refused() -> None:
+    table = _table()
+    table.meta["calibration"] = {"scale": 1.0, "offset_ms": -5.0}  # larger than the whole 1.05 ms network
+    with pytest.raises(TableError, match="calibration offset"):
+        table.predict(ARCH)
+    with pytest.raises(TableError, match="calibration offset"):
+        table.compile().predict([ARCH])

@@ -261,7 +261,9 @@ def run_bundle(bundle_dir: str, out_path: str, threads: int, target_s: float) ->
 
     with open(os.path.join(bundle_dir, "manifest.json")) as handle:
         manifest = json.load(handle)
-    results: dict[str, dict] = {}
+    results: dict[str, dict] = _partial_results(out_path, manifest["bundle_id"])
+    if results:
+        print(f"runner: resuming, {len(results)} of {len(manifest['entries'])} layers already measured", file=sys.stderr)
     entries = manifest["entries"]
     ref = manifest["reference"]
     for item in (ref, manifest["overhead"]):  # every model the timing depends on is checked, not only the layers
@@ -270,11 +272,14 @@ def run_bundle(bundle_dir: str, out_path: str, threads: int, target_s: float) ->
     reference = Reference.from_onnx(os.path.join(bundle_dir, ref["file"]), tuple(ref["input_shape"]), threads)
     started = time.time()
     for i, (key, item) in enumerate(sorted(entries.items()), 1):
+        if key in results:
+            continue
         path = os.path.join(bundle_dir, item["file"])
         if sha256_file(path) != item["sha256"]:
             raise SystemExit(f"runner: {item['file']} does not match the manifest (corrupt copy?)")
         timing = time_onnx(path, tuple(item["input_shape"]), reference, threads, target_s=target_s)
         results[key] = asdict(timing)
+        _write_json(out_path + ".partial", {"bundle_id": manifest["bundle_id"], "results": results})
         elapsed = time.time() - started
         eta = elapsed / i * (len(entries) - i)
         print(f"\r[{i}/{len(entries)}] {elapsed:6.0f}s elapsed, ETA {eta:6.0f}s", end="", file=sys.stderr, flush=True)
@@ -293,11 +298,32 @@ def run_bundle(bundle_dir: str, out_path: str, threads: int, target_s: float) ->
         "reference_ms": reference.nominal_ms,
         "results": results,
     }
-    tmp = out_path + ".tmp"
+    _write_json(out_path, document)
+    if os.path.exists(out_path + ".partial"):
+        os.remove(out_path + ".partial")
+    return document
+
+
+def _write_json(path: str, document: dict) -> None:
+    """Atomically: an interrupted write leaves the previous file, never half of one."""
+    tmp = path + ".tmp"
     with open(tmp, "w") as handle:
         json.dump(document, handle, indent=1, sort_keys=True)
-    os.replace(tmp, out_path)
-    return document
+    os.replace(tmp, path)
+
+
+def _partial_results(out_path: str, bundle_id: str) -> dict[str, dict]:
+    """What an interrupted run of this bundle measured (written after every layer), so a rerun goes on from there.
+
+    Why: a board run takes minutes to hours, and Ctrl-C at 159 of 760 layers used to lose all 159."""
+    try:
+        with open(out_path + ".partial") as handle:
+            partial = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(partial, dict) or partial.get("bundle_id") != bundle_id or not isinstance(partial.get("results"), dict):
+        return {}
+    return dict(partial["results"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -176,7 +176,16 @@ class LatencyTable:
         measured = self.measured_networks.get(str(arch))
         if measured is not None:  # a network measured whole on the device is its own best prediction
             return float(measured)
-        return offset + scale * self.overhead_ms + sum(self.contribution(k) for k in arch.keys())
+        return self.check_positive(offset + scale * self.overhead_ms + sum(self.contribution(k) for k in arch.keys()))
+
+    def check_positive(self, ms: float) -> float:
+        """A latency <= 0 is a broken calibration (a negative offset larger than a small net), never a fast net:
+        a search would accept any budget with it."""
+        if not ms > 0:
+            raise TableError(f"table {self.device!r} predicts {ms:.4f} ms for a network: its calibration offset "
+                             f"({self.calibration[1]:+.4f} ms) is larger than small networks; refit it (nas latency "
+                             "calibrate or adapt) on networks as small as the ones searched")
+        return ms
 
     @property
     def measured_networks(self) -> dict[str, float]:
@@ -234,6 +243,9 @@ class CompiledTable:
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         predicted = self.predict_encoded(*self.encode(archs))
+        finite = predicted[np.isfinite(predicted)]
+        if len(finite) and finite.min() <= 0:
+            self.table.check_positive(float(finite.min()))
         measured = self.table.measured_networks
         if measured:
             for i, arch in enumerate(archs):
