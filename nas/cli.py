@@ -399,7 +399,13 @@ def cmd_latency_bundle(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise NasError(f"--out {args.out} is a file: give a folder for the bundle")
     spaces = _spaces_arg(args.space)
-    manifest = write_bundle(layers_for(spaces, not args.no_baselines), args.out, spaces)
+    if args.networks < 0:
+        raise NasError(f"--networks must be >= 0, got {args.networks}")
+    from nas.space import load_space
+
+    networks = [a for i, name in enumerate(spaces)
+                for a in load_space(name).sample_random(-(-args.networks // len(spaces)), seed=2000 + i)][:args.networks]
+    manifest = write_bundle(layers_for(spaces, not args.no_baselines), args.out, spaces, networks=networks)
     print(f"wrote {manifest.parent} ({manifest.parent / 'runner.py'}); on the device: python3 runner.py --out results.json")
     return 0
 
@@ -707,6 +713,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", action="append", help="space (repeatable; default: every space)")
     p.add_argument("--out", required=True, help="folder to write")
     p.add_argument("--no-baselines", action="store_true", help="leave out the hand-designed baselines' layers")
+    p.add_argument("--networks", type=int, default=10, help="whole networks sampled from the spaces that the runner "
+                   "also times; on import they calibrate the table (default 10; 0: none)")
     p.set_defaults(handler=cmd_latency_bundle)
 
     p = lat.add_parser("import", help="turn a bundle runner's results into a table")

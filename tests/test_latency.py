@@ -616,3 +616,26 @@ def test_a_calibration_that_predicts_zero_or_less_is_refused() -> None:
         table.predict(ARCH)
     with pytest.raises(TableError, match="calibration offset"):
         table.compile().predict([ARCH])
+
+
+def test_whole_networks_in_a_bundle_calibrate_the_imported_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas.accuracy.nas_bench_macro import code_to_arch
+
+    networks = [code_to_arch(c) for c in ("00000000", "11111111", "22222222", "12000100")]
+    layers = {layer.key: layer for arch in networks for layer in arch.layers()}
+    bundle = tmp_path / "bundle"
+    manifest = json.loads(write_bundle(layers, bundle, ["nas_bench_macro"], show_progress=False,
+                                       networks=networks).read_text())
+    assert len(manifest["networks"]) == 4
+    out = tmp_path / "results.json"
+    run = subprocess.run([sys.executable, str(bundle / "runner.py"), "--out", str(out), "--target-seconds", "0.02"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    timed = json.loads(out.read_text())["networks"]
+    assert set(timed) == {str(a) for a in networks}
+    monkeypatch.setattr("nas.latency.bundle.table_path", lambda device: tmp_path / f"{device}.json")
+    table = import_results(out, "board", bundle)
+    assert table.meta["calibration"]["fitted_on"] == 4
+    for arch in networks:  # measured whole: predicted exactly
+        assert table.predict(arch) == pytest.approx(timed[str(arch)]["ms"])
+    assert load_table(tmp_path / "board.json").meta["measured_networks"] == table.meta["measured_networks"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.arch import Layer
+from nas.arch import Arch, Layer
 from nas.blocks import build_layer
 from nas.latency import ortbench
 from nas.latency.measure import REFERENCE_LAYER, reference_layer
@@ -36,9 +36,16 @@ def _write(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_bundle(layers: dict[str, Layer], out: str | Path, spaces: list[str], show_progress: bool = True) -> Path:
-    """Write the bundle folder; returns the manifest path."""
+def write_bundle(layers: dict[str, Layer], out: str | Path, spaces: list[str], show_progress: bool = True,
+                 networks: list[Arch] | None = None) -> Path:
+    """Write the bundle folder; returns the manifest path.
+
+    ``networks``: whole networks the runner also times; on import they calibrate the device's table and predict
+    exactly their own measurements (a per-layer sum misses what happens between layers on the device).
+    """
     import torch
+
+    from nas.model import build
 
     out = Path(out)
     models = out / "models"
@@ -50,17 +57,25 @@ def write_bundle(layers: dict[str, Layer], out: str | Path, spaces: list[str], s
         name = f"models/{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
         digest = _write(out / name, to_onnx_bytes(build_layer(layer), layer.input_shape))
         entries[key] = {"file": name, "sha256": digest, "input_shape": list(layer.input_shape)}
+    whole: dict[str, dict[str, Any]] = {}
+    for arch in progress(networks or [], len(networks or []), "exporting networks", show_progress):
+        torch.manual_seed(0)
+        shape_in = (1, 3, arch.resolution, arch.resolution)
+        name = f"networks/{arch.id}.onnx"
+        (out / "networks").mkdir(exist_ok=True)
+        digest = _write(out / name, to_onnx_bytes(build(arch).eval(), shape_in))
+        whole[str(arch)] = {"file": name, "sha256": digest, "input_shape": list(shape_in)}
     probe = reference_layer()
     shape = list(probe.input_shape)
     torch.manual_seed(0)
     ref_digest = _write(out / "reference.onnx", to_onnx_bytes(build_layer(probe), probe.input_shape))
     overhead_digest = _write(out / "overhead.onnx", ortbench.overhead_model((1, 3, 32, 32)))
-    bundle_id = hashlib.sha256(json.dumps(entries, sort_keys=True).encode() + ref_digest.encode()).hexdigest()[:16]
+    bundle_id = hashlib.sha256(json.dumps([entries, whole], sort_keys=True).encode() + ref_digest.encode()).hexdigest()[:16]
     manifest = {
         "schema": MANIFEST_SCHEMA, "bundle_id": bundle_id, "created": now(), "spaces": spaces,
         "reference": {"file": "reference.onnx", "sha256": ref_digest, "input_shape": shape, "layer": REFERENCE_LAYER},
         "overhead": {"file": "overhead.onnx", "sha256": overhead_digest, "input_shape": [1, 3, 32, 32]},
-        "entries": entries,
+        "entries": entries, "networks": whole,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     shutil.copyfile(ortbench.__file__, out / "runner.py")
@@ -112,7 +127,10 @@ def check_results(results: dict[str, Any], where: str) -> None:
     entries = results["results"]
     if not isinstance(entries, dict) or not entries:
         raise TableError(f"{where}: holds no measurements; run the runner to the end (it resumes) and import again")
-    for key, timing in entries.items():
+    networks = results.get("networks", {})
+    if not isinstance(networks, dict):
+        raise TableError(f"{where}: networks must be an object of arch -> timing")
+    for key, timing in [*entries.items(), *networks.items()]:
         if not isinstance(timing, dict):
             raise TableError(f"{where}: result {key!r} must be an object with ms, spread and n")
         _positive_ms(timing.get("ms"), f"{where}: result {key!r}: ms")
@@ -168,8 +186,33 @@ def import_results(results_path: str | Path, device: str, bundle: str | Path) ->
                                     "date": results.get("created", now())}))
     table.meta["spaces"] = sorted(set(table.meta.get("spaces", [])) | set(manifest["spaces"]))
     table.meta["updated"] = now()
+    _calibrate_on_networks(table, results, manifest, units)
     table.save()
     return table
+
+
+MIN_CALIBRATION_NETWORKS = 3
+
+
+def _calibrate_on_networks(table: LatencyTable, results: dict[str, Any], manifest: dict[str, Any], units: float) -> None:
+    """Whole networks the runner timed: they calibrate the table (one factor and an offset: a few networks cannot
+    pin down one per layer kind) and predict exactly themselves. Fewer than 3, or networks with layers the table
+    lacks, leave it as it is."""
+    from nas.arch import parse_arch
+    from nas.latency.validate import Sample, apply_calibration, fit_calibration
+
+    timed = {text: float(t["ms"]) * units for text, t in results.get("networks", {}).items() if text in manifest.get(
+        "networks", {})}
+    archs = {text: parse_arch(text) for text in timed}
+    usable = [text for text, arch in archs.items() if not table.missing(arch.keys())]
+    if len(usable) < MIN_CALIBRATION_NETWORKS:
+        return
+    table.meta.pop("calibration", None)
+    samples = [Sample(archs[t], table.raw_sum(archs[t]), table.raw_sum(archs[t]), timed[t], 0.0) for t in usable]
+    calibration = fit_calibration(table, samples, min_archs=len(samples) + 1, weight_term=False)
+    apply_calibration(table, calibration, samples, manifest["spaces"], f"bundle {manifest['bundle_id']} networks",
+                      save=False)
+    table.meta["measured_networks"] = {**table.meta.get("measured_networks", {}), **{t: timed[t] for t in usable}}
 
 
 def _replace_predicted(table: LatencyTable, results: dict[str, Any], manifest: dict[str, Any]) -> LatencyTable:

@@ -279,11 +279,20 @@ def run_bundle(bundle_dir: str, out_path: str, threads: int, target_s: float) ->
             raise SystemExit(f"runner: {item['file']} does not match the manifest (corrupt copy?)")
         timing = time_onnx(path, tuple(item["input_shape"]), reference, threads, target_s=target_s)
         results[key] = asdict(timing)
-        _write_json(out_path + ".partial", {"bundle_id": manifest["bundle_id"], "results": results})
+        _write_json(out_path + ".partial", {"bundle_id": manifest["bundle_id"], "results": results, "networks": {}})
         elapsed = time.time() - started
         eta = elapsed / i * (len(entries) - i)
         print(f"\r[{i}/{len(entries)}] {elapsed:6.0f}s elapsed, ETA {eta:6.0f}s", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
+    networks: dict[str, dict] = _partial_results(out_path, manifest["bundle_id"], "networks")
+    for text, item in sorted(manifest.get("networks", {}).items()):  # whole networks, after every layer
+        if text in networks:
+            continue
+        path = os.path.join(bundle_dir, item["file"])
+        if sha256_file(path) != item["sha256"]:
+            raise SystemExit(f"runner: {item['file']} does not match the manifest (corrupt copy?)")
+        networks[text] = asdict(time_onnx(path, tuple(item["input_shape"]), reference, threads, target_s=target_s))
+        _write_json(out_path + ".partial", {"bundle_id": manifest["bundle_id"], "results": results, "networks": networks})
     item = manifest["overhead"]
     overhead = time_onnx(os.path.join(bundle_dir, item["file"]), tuple(item["input_shape"]), reference, threads,
                          target_s=target_s)
@@ -297,6 +306,7 @@ def run_bundle(bundle_dir: str, out_path: str, threads: int, target_s: float) ->
         "overhead_ms": overhead.ms,
         "reference_ms": reference.nominal_ms,
         "results": results,
+        "networks": networks,
     }
     _write_json(out_path, document)
     if os.path.exists(out_path + ".partial"):
@@ -312,7 +322,7 @@ def _write_json(path: str, document: dict) -> None:
     os.replace(tmp, path)
 
 
-def _partial_results(out_path: str, bundle_id: str) -> dict[str, dict]:
+def _partial_results(out_path: str, bundle_id: str, part: str = "results") -> dict[str, dict]:
     """What an interrupted run of this bundle measured (written after every layer), so a rerun goes on from there.
 
     Why: a board run takes minutes to hours, and Ctrl-C at 159 of 760 layers used to lose all 159."""
@@ -321,9 +331,9 @@ def _partial_results(out_path: str, bundle_id: str) -> dict[str, dict]:
             partial = json.load(handle)
     except (OSError, ValueError):
         return {}
-    if not isinstance(partial, dict) or partial.get("bundle_id") != bundle_id or not isinstance(partial.get("results"), dict):
+    if not isinstance(partial, dict) or partial.get("bundle_id") != bundle_id or not isinstance(partial.get(part), dict):
         return {}
-    return dict(partial["results"])
+    return dict(partial[part])
 
 
 def main(argv: list[str] | None = None) -> int:
