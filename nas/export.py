@@ -69,16 +69,16 @@ def export_run(run: str | Path, pareto: bool = True, top: int | None = None, tri
     if not (run / "config.yaml").is_file() or not (run / "pareto.json").is_file():
         raise NasError(f"{run} is not a finished search run (needs config.yaml and pareto.json)")
     config = SearchConfig.load_run(run)
+    archs = _select(run, config, pareto, top, trial)  # the run's files are checked before any work starts
+    if not archs:
+        raise NasError(f"{run}: {selection_name(top, trial)} is empty: nothing to export (no candidate was trained "
+                       "under the budget; see the run's pareto.json)")
     context = SearchContext(config)
     rung = len(context.fidelities) - 1
     fidelity = context.fidelities[rung]
     if retrain_epochs is not None:
         fidelity = Fidelity(**{**fidelity.__dict__, "epochs": retrain_epochs, "subset": None})
         rung = len(context.fidelities)  # a rung of its own in the cache
-    archs = _select(run, config, pareto, top, trial)
-    if not archs:
-        raise NasError(f"{run}: {selection_name(top, trial)} is empty: nothing to export (no candidate was trained "
-                       "under the budget; see the run's pareto.json)")
     stages = Stages(len(archs), show_progress)
     if show_progress:
         print(f"exporting {selection_name(top, trial)} of {run}: {len(archs)} arch(s)", file=sys.stderr)
