@@ -64,7 +64,9 @@ def test_a_search_without_the_clusters_token_is_refused(cluster: str, tmp_path: 
     result = subprocess.run([sys.executable, "-m", "nas", "search", "--backend", "ray", "--address", cluster,
                              "--data", "synthetic", "--runs-dir", str(tmp_path), "--budget", "50ms", "--space",
                              "shufflenet_v2", "--trials", "1"], capture_output=True, text=True, env=wrong, timeout=300)
-    assert result.returncode != 0 and not (tmp_path / "evaluations.jsonl").exists()
+    assert result.returncode == 2 and "cannot start or join Ray" in result.stderr.strip().splitlines()[-1]
+    assert "InvalidAuthToken" in result.stderr or "Unauthenticated" in result.stderr  # refused by Ray's token check
+    assert not list(tmp_path.iterdir())
 
 
 def test_unreachable_ray_address_is_one_line(tmp_path: Path) -> None:
