@@ -753,6 +753,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_within(seconds: float, status: int) -> None:
+    """Exit at the latest ``seconds`` from now: an interrupt can land while worker processes start or stop, and the
+    interpreter's shutdown would then wait on their pipes for ever. Every finished training is already on disk."""
+    import os
+    import threading
+
+    timer = threading.Timer(seconds, os._exit, (status,))
+    timer.daemon = True
+    timer.start()
+
+
 def _terminate_like_interrupt() -> None:
     """SIGTERM ends the command like Ctrl-C: through the same cleanup (workers stopped, journals intact), one line."""
     import signal
@@ -773,7 +784,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.setLevel(logging.INFO if args.verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("%(message)s"))
     logging.getLogger().addHandler(console)
-    _terminate_like_interrupt()
+    if argv is None:  # the program, not a call from Python: SIGTERM is ours to handle
+        _terminate_like_interrupt()
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -785,6 +797,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         sys.stderr.write("nas: interrupted (finished work is kept; a search resumes with --resume)\n")
+        if argv is None:  # run as the program, not called from Python: nothing else lives in this process
+            _exit_within(20.0, 130)
         return 130
     except OSError as exc:  # disk full, a read-only folder: the system's word, in one line
         where = f"{exc.filename}: " if exc.filename else ""

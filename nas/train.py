@@ -329,52 +329,54 @@ def train(arch: Arch, data: Dataset, fidelity: Fidelity = Fidelity(), seed: int 
         from nas.progress import bar as progress_bar
 
         bar = progress_bar(total_steps, f"training {arch.id}", "step")
-    watch = Divergence(arch.num_classes)
-    check_every = 1 if device.type == "cpu" else 10  # reading the loss syncs a GPU: not every step there
-    start = time.perf_counter()
-    step = 0
-    for epoch in range(math.ceil(total_steps / steps_per_epoch)):
-        model.train()
-        order = torch.randperm(n, generator=generator).to(device)
-        for i in range(steps_per_epoch):
-            if step >= total_steps:
+    try:
+        watch = Divergence(arch.num_classes)
+        check_every = 1 if device.type == "cpu" else 10  # reading the loss syncs a GPU: not every step there
+        start = time.perf_counter()
+        step = 0
+        for epoch in range(math.ceil(total_steps / steps_per_epoch)):
+            model.train()
+            order = torch.randperm(n, generator=generator).to(device)
+            for i in range(steps_per_epoch):
+                if step >= total_steps:
+                    break
+                index = order[i * fidelity.batch_size:(i + 1) * fidelity.batch_size]
+                images = split.train_x[index]
+                if fidelity.augment:
+                    images = augment(images, generator)
+                loss = criterion(model(to_input(images, resolution)), split.train_y[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                result.train_images += len(index)
+                if bar is not None:
+                    bar.update(1)
+                if step % check_every and step < total_steps:
+                    continue
+                value = loss.item()
+                if bar is not None:
+                    bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+                if watch.update(value):
+                    result.diverged = (f"loss {watch.smoothed:.3g} at step {step} of {total_steps} (chance is "
+                                       f"{math.log(arch.num_classes):.2f}) at lr {fidelity.lr:g}")
+                    break
+            if result.diverged:
+                result.history.append(1.0 / arch.num_classes)  # chance: what a diverged model predicts
+                result.stopped_early = True
                 break
-            index = order[i * fidelity.batch_size:(i + 1) * fidelity.batch_size]
-            images = split.train_x[index]
-            if fidelity.augment:
-                images = augment(images, generator)
-            loss = criterion(model(to_input(images, resolution)), split.train_y[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            result.train_images += len(index)
+            result.seconds = time.perf_counter() - start
+            result.history.append(accuracy(model, split.val_x, split.val_y, resolution, eval_batch))
+            result.steps = step
             if bar is not None:
-                bar.update(1)
-            if step % check_every and step < total_steps:
-                continue
-            value = loss.item()
-            if bar is not None:
-                bar.set_postfix(loss=f"{value:.3f}", refresh=False)
-            if watch.update(value):
-                result.diverged = (f"loss {watch.smoothed:.3g} at step {step} of {total_steps} (chance is "
-                                   f"{math.log(arch.num_classes):.2f}) at lr {fidelity.lr:g}")
+                bar.set_postfix(val_acc=f"{result.history[-1]:.3f}")
+            if callback is not None and callback(epoch, result.history[-1]) is False:
+                result.stopped_early = step < total_steps
                 break
-        if result.diverged:
-            result.history.append(1.0 / arch.num_classes)  # chance: what a diverged model predicts
-            result.stopped_early = True
-            break
-        result.seconds = time.perf_counter() - start
-        result.history.append(accuracy(model, split.val_x, split.val_y, resolution, eval_batch))
-        result.steps = step
+    finally:  # closed before any error is printed, so the error is the last line
         if bar is not None:
-            bar.set_postfix(val_acc=f"{result.history[-1]:.3f}")
-        if callback is not None and callback(epoch, result.history[-1]) is False:
-            result.stopped_early = step < total_steps
-            break
-    if bar is not None:
-        bar.close()
+            bar.close()
     result.seconds = time.perf_counter() - start
     result.steps = step
     return result, model

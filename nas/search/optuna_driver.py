@@ -178,24 +178,26 @@ def _sample(config: SearchConfig, context: SearchContext, show_progress: bool = 
         from nas.progress import bar as progress_bar
 
         bar = progress_bar(config.trials, "rung 0 trials", "trial", initial=done)
-    while done < config.trials:
-        size = min(config.workers if config.workers == 1 else 2 * config.workers, config.trials - done)
-        batch, repeats, infeasible = _ask_batch(study, config, context, seen, size, infeasible)
-        evaluations = context.evaluate_many([(arch, 0, config.seed) for _, arch, _ in batch])
-        for (trial, arch, latency), evaluation in zip(batch, evaluations):
-            trial.set_user_attr("accuracy_rung0", evaluation.accuracy)
-            study.tell(trial, [evaluation.accuracy, latency])
-            seen.add(str(arch))
-            done += 1
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(acc=f"{evaluation.accuracy:.3f}", ms=f"{latency:.2f}", rejected=infeasible)
-        for trial, arch, latency in repeats:  # an arch asked twice in one batch: told once it is trained
-            accuracy = context.evaluate_many([(arch, 0, config.seed)])[0].accuracy
-            trial.set_user_attr("accuracy_rung0", accuracy)
-            study.tell(trial, [accuracy, latency])
-    if bar is not None:
-        bar.close()
+    try:
+        while done < config.trials:
+            size = min(config.workers if config.workers == 1 else 2 * config.workers, config.trials - done)
+            batch, repeats, infeasible = _ask_batch(study, config, context, seen, size, infeasible)
+            evaluations = context.evaluate_many([(arch, 0, config.seed) for _, arch, _ in batch])
+            for (trial, arch, latency), evaluation in zip(batch, evaluations):
+                trial.set_user_attr("accuracy_rung0", evaluation.accuracy)
+                study.tell(trial, [evaluation.accuracy, latency])
+                seen.add(str(arch))
+                done += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(acc=f"{evaluation.accuracy:.3f}", ms=f"{latency:.2f}", rejected=infeasible)
+            for trial, arch, latency in repeats:  # an arch asked twice in one batch: told once it is trained
+                accuracy = context.evaluate_many([(arch, 0, config.seed)])[0].accuracy
+                trial.set_user_attr("accuracy_rung0", accuracy)
+                study.tell(trial, [accuracy, latency])
+    finally:  # closed before any error is printed, so the error is the last line
+        if bar is not None:
+            bar.close()
     return infeasible
 
 

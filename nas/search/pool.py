@@ -94,12 +94,20 @@ class TrainingPool:
 
     def submit(self, arch_text: str, fidelity: Fidelity, seed: int, weights: Path | None,
                test: bool = False) -> Future:
-        """A future of :func:`train_and_report`'s dict; weights are written by the worker."""
+        """A future of :func:`train_and_report`'s dict; weights are written by the worker.
+
+        Ctrl-C and SIGTERM are held back while the call runs: it may start a worker process, and an interrupt in
+        the middle of handing it its start-up data leaves the worker printing an unpickling traceback after the
+        command's one-line exit. The signal is delivered the moment the call returns.
+        """
+        held = _hold_interrupts()
         try:
             return self._executor.submit(_train_in_worker, arch_text, asdict(fidelity), seed,
                                          str(weights) if weights else None, test)
         except BrokenProcessPool:
             raise pool_error() from None
+        finally:
+            _release_interrupts(held)
 
     def completed(self, futures: dict[Future, Any], desc: str = "",
                   show_progress: bool = False) -> Iterator[tuple[Any, dict[str, Any]]]:
@@ -123,6 +131,21 @@ class TrainingPool:
             process.terminate()
         for process in processes:
             process.join(timeout=10)
+
+
+def _hold_interrupts() -> object:
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def _release_interrupts(previous: object) -> None:
+    import signal
+
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # type: ignore[arg-type]
 
 
 def pool_error() -> NasError:
