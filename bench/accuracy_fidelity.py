@@ -46,11 +46,13 @@ from nas.accuracy.combined import FittedModel, RankEnsemble
 from nas.accuracy.nas_bench_macro import load_benchmark
 from nas.arch import parse_arch
 from nas.data import load_cifar10
+from nas.search.screening import blended, percentiles
 from nas.stats import kendall_tau, spearman_rho
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT = RESULTS / "accuracy_fidelity.json"
 PROXY_SET = RESULTS / "proxy_fidelity.json"
+RANKING = Path(__file__).resolve().parent.parent / "nas" / "accuracy" / "ranking.json"
 BOOTSTRAP = 1000
 CHEAP = (*FREE, *ZERO_COST)
 
@@ -148,19 +150,14 @@ def forward_selection(scores: dict[str, dict[str, dict]], archs: list[str], trut
             if name in chosen:
                 continue
             members = [*chosen, name]
-            ensemble = [np.mean([_percentile(scores[m], archs, a) for m in members]) for a in archs]
+            ranks = [percentiles({a: scores[m][a]["value"] for a in archs}) for m in members]
+            ensemble = [np.mean([r[a] for r in ranks]) for a in archs]
             trial[name] = spearman_rho(np.asarray(ensemble), np.asarray(truth))
         if not trial or max(trial.values()) <= best + 1e-3:
             return chosen
         pick = max(trial, key=trial.get)
         chosen.append(pick)
         best = trial[pick]
-
-
-def _percentile(by_arch: dict[str, dict], reference: list[str], arch: str) -> float:
-    ranked = sorted(by_arch[a]["value"] for a in reference)
-    value = by_arch[arch]["value"]
-    return (sum(v < value for v in ranked) + sum(v == value for v in ranked) / 2) / len(ranked)
 
 
 class _Known:
@@ -216,16 +213,38 @@ def report(scores: dict[str, dict[str, dict]], archs: list[str], truth_of: dict[
                             [sum(scores[n][a]["seconds"] for n in cheap) for a in held]),
             "fidelity": f"least squares on {len(trained_choice)} rung-1 accuracies of the choice half (what a search "
                         "has trained)"}
-        for rung in TRAINING:  # a cheap signal and a training, as a search that trained some candidates would have
-            both = [a for a in held if a in scores.get(rung, {})]
-            if len(both) >= 8 and "naswot" in names:
-                values = [np.mean([_percentile(scores["naswot"], choice, a),
-                                   _percentile(scores[rung], trained_choice, a)]) for a in both]
-                out["estimators"][f"rank(naswot+{rung})"] = {
-                    "report": judge(values, [truth_of[a] for a in both],
-                                    [scores["naswot"][a]["seconds"] + scores[rung][a]["seconds"] for a in both]),
-                    "fidelity": f"mean percentile of naswot and {rung} within the choice half"}
+        if "naswot" in names:
+            out["blends"] = blend_curves(scores, choice, held, truth_of)
     return out
+
+
+def blend_curves(scores: dict[str, dict[str, dict]], choice: list[str], held: list[str],
+                 truth_of: dict[str, float]) -> dict:
+    """The search's promotion merit, w x percentile(naswot) + (1 - w) x percentile(rung accuracy), percentiles
+    within the networks judged (as the search takes them within its pool), at each weight of :data:`WEIGHTS`.
+    The weight is chosen on the choice half (best Spearman) and reported on the other."""
+    out = {}
+    for rung in TRAINING:
+        halves = {name: [a for a in half if a in scores.get(rung, {})] for name, half in (("choice", choice),
+                                                                                         ("report", held))}
+        if min(len(v) for v in halves.values()) < 8:
+            continue
+        curve = {}
+        for weight in WEIGHTS:
+            curve[f"{weight:g}"] = {}
+            for half, archs in halves.items():
+                merit = blended({a: scores["naswot"][a]["value"] for a in archs},
+                                {a: scores[rung][a]["value"] for a in archs}, weight)
+                curve[f"{weight:g}"][half] = judge([merit[a] for a in archs], [truth_of[a] for a in archs],
+                                                   [scores["naswot"][a]["seconds"] + scores[rung][a]["seconds"]
+                                                    for a in archs])
+        chosen = max(curve, key=lambda w: (curve[w]["choice"]["spearman"], -float(w)))
+        out[f"naswot+{rung}"] = {"curve": curve, "chosen_weight_on_choice_half": float(chosen),
+                                 "n": {half: len(v) for half, v in halves.items()}}
+    return out
+
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def ghost_report(scores: dict[str, dict[str, dict]], chosen: list[str]) -> dict:
@@ -245,12 +264,46 @@ def ghost_report(scores: dict[str, dict[str, dict]], chosen: list[str]) -> dict:
     for name in TRAINING:
         values = {a: rungs[a][name] for a in archs}
         if "naswot" in scores and all(v is not None for v in values.values()):
-            stored = {a: {"value": v} for a, v in values.items()}
-            mixed = [np.mean([_percentile(scores["naswot"], archs, a), _percentile(stored, archs, a)]) for a in archs]
-            out["estimators"][f"rank(naswot+{name} (stored))"] = judge(mixed, [truth_of[a] for a in archs], [])
+            for weight in WEIGHTS[1:-1]:
+                merit = blended({a: scores["naswot"][a]["value"] for a in archs}, values, weight)
+                out["estimators"][f"blend(naswot {weight:g}, {name} (stored))"] = judge(
+                    [merit[a] for a in archs], [truth_of[a] for a in archs], [])
     if chosen and all(n in scores and all(a in scores[n] for a in archs) for n in chosen):
-        values = [np.mean([_percentile(scores[n], archs, a) for n in chosen]) for a in archs]
+        ranks = [percentiles({a: scores[n][a]["value"] for a in archs}) for n in chosen]
+        values = [np.mean([r[a] for r in ranks]) for a in archs]
         out["estimators"]["rank(" + "+".join(chosen) + ")"] = judge(values, [truth_of[a] for a in archs], [])
+    return out
+
+
+def ranking_summary(document: dict) -> dict:
+    """How well each estimator the search can use ranks, as the package ships it (``nas.accuracy.measured``)."""
+    def entry(judged: dict) -> dict:
+        return {"spearman": round(judged["spearman"], 3), "spearman_95": [round(v, 2) for v in judged["spearman_95"]],
+                "n": judged["n"]}
+
+    macro, ghost = document["nas_bench_macro"], document["ghost_mbv2"]["estimators"]
+    out: dict = {"source": "bench/accuracy_fidelity.py", "date": document["date"],
+                 "nas_bench_macro": "Spearman against NAS-Bench-Macro 50-epoch CIFAR-10 accuracy, held-out half",
+                 "ghost_mbv2": "Spearman against the ghost_mbv2 set's longer training (bench/proxy_fidelity.py)",
+                 "estimators": {}}
+    for name, judged in macro["estimators"].items():
+        if name in (*CHEAP, *TRAINING):
+            row = {"nas_bench_macro": entry(judged["report"])}
+            stored = ghost.get(name) or ghost.get(f"{name} (stored)")
+            if stored:
+                row["ghost_mbv2"] = entry(stored)
+            out["estimators"][name] = row
+    for pair, blend in macro.get("blends", {}).items():
+        rung = pair.split("+")[1]
+        for weight, judged in blend["curve"].items():
+            if weight in ("0", "1"):
+                continue
+            row = {"nas_bench_macro": entry(judged["report"])}
+            stored = ghost.get(f"blend(naswot {weight}, {rung} (stored))")
+            if stored:
+                row["ghost_mbv2"] = entry(stored)
+            out["estimators"][f"blend(naswot {weight}, {rung})"] = row
+        out[f"chosen_weight(naswot+{rung})"] = blend["chosen_weight_on_choice_half"]
     return out
 
 
@@ -290,6 +343,9 @@ def main() -> None:
         document["ghost_mbv2"] = ghost_report(scores, document["nas_bench_macro"]["chosen_on_choice_half"])
     out = Path(args.out)
     out.write_text(json.dumps(document, indent=1) + "\n")
+    if not args.no_ghost and out.resolve() == OUT.resolve():
+        RANKING.write_text(json.dumps(ranking_summary(document), indent=1) + "\n")
+        print(f"wrote {RANKING}")
     rows = [(name, r.get("report", r)) for name, r in document["nas_bench_macro"]["estimators"].items()]
     print(f"{'estimator':48} {'Spearman [95 %]':>26} {'tau':>6} {'top10':>6} {'cpu s':>7}")
     for name, r in rows:

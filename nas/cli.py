@@ -160,6 +160,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                                f"--config {config.run_dir / 'config.yaml'} --name NEW")
             print(f"resuming with --{f.name} {value} (was {getattr(config, f.name)})", file=sys.stderr)
         setattr(config, f.name, value)
+    if (config.backend == "ray" or config.accuracy == "tabular") and args.screen is None and not resume \
+            and not args.config:
+        config.screen = "none"  # Ray Tune screens by rung-0 training (ASHA); a tabular run looks up in seconds
     set_threads(config.threads)
     result = run_search(config, resume=resume)
     _print_result(result)
@@ -176,6 +179,10 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
     noise = f"+-{result.noise * 100:.1f} pts (seed sd)" if result.noise is not None else "not measured"
     print(f"Pareto front under {config.budget_ms:g} ms on {config.device}, judged at {label}; noise {noise}")
     print(f"accuracy: {result.accuracy_source}")
+    from nas.search.screening import stage_estimators
+
+    for stage in stage_estimators(config):
+        print(f"  {stage['stage']}: {stage.get('what', stage['estimator'])} ({stage['ranks']})")
     rows = [("acc % (mean)", "seeds", "latency ms", "+-ms", "sources", "MMACs", "params", "id", "arch")]
     from nas.latency.table import load_table
     from nas.model import arch_cost
@@ -635,6 +642,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accuracy", default=None, choices=("train", "tabular"),
                    help="train (default): short CIFAR-10 trainings; tabular: look up the space's published trained "
                         "accuracies instead (space nas_bench_macro): benchmarks a search algorithm in seconds")
+    p.add_argument("--screen", default=None,
+                   help="cheap estimator that scores candidates before any training; only the best --trials of "
+                        "them are trained: naswot (default), macs, params, synflow, grad_norm, snip, jacov, or none "
+                        "(train every sampled candidate, the Ray backend's way)")
+    p.add_argument("--screen-factor", type=int, default=None,
+                   help="candidates screened per trained one (default 4: 64 screened for 16 trained)")
+    p.add_argument("--screen-weight", type=float, default=None,
+                   help="weight of the screening score's percentile, beside the trained accuracy's, when promoting "
+                        "to the next rung (0-1; default from bench/accuracy_fidelity.py)")
     p.add_argument("--config", default=None, help="rerun from a run's config.yaml")
     p.add_argument("--resume", default=None, help="continue the run of this name (or folder)")
     p.set_defaults(handler=cmd_search)

@@ -211,6 +211,9 @@ def _html(summary: dict, drawn: list[Panel]) -> str:
                 f"{baseline['accuracy'] * 100:.2f}% (mean of {len(seeds)} seed(s): {_seeds(seeds)}) at "
                 f"{baseline['latency_ms']:.3f} ms, at the front's fidelity.</p>")
     noise = summary.get("noise_sd")
+    stages = "".join(f"<li>{html.escape(st['stage'])}: {html.escape(st.get('what', st['estimator']))} "
+                     f"({html.escape(st['ranks'])})</li>" for st in summary.get("estimators") or [])
+    stages = f"<p>What decided each stage, and how well it ranks:</p><ul>{stages}</ul>" if stages else ""
     ladder = " → ".join(html.escape(f) for f in summary["fidelities"])
     figures = "\n".join(_svg(summary, panel) for panel in drawn)
     return f"""<!doctype html>
@@ -225,6 +228,7 @@ the front is judged at the last. Accuracies at different
 fidelities are not comparable, so each panel shows one. Every accuracy of the front and the baseline is the mean over
 its seeds; a vertical bar spans the seeds. Seed noise (sd): {f'{noise * 100:.1f} points' if noise else 'not measured'};
 accuracy differences within it count as ties that go to the lower latency. Hover a point to see its arch.</p>
+{stages}
 <div>{figures}</div>
 {base}
 <h2>Pareto front</h2>

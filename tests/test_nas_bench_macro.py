@@ -93,7 +93,7 @@ def test_a_tabular_search_looks_accuracies_up_and_says_so(tmp_path: Path, monkey
     table.save(tmp_path / "tables" / "macs_device.json")
     bench = load_benchmark()
     config = SearchConfig(space="nas_bench_macro", device="macs_device", budget="5ms", trials=8, accuracy="tabular",
-                          workers=1, runs_dir=str(tmp_path / "runs"), name="tab", data="/nonexistent")
+                          screen="none", workers=1, runs_dir=str(tmp_path / "runs"), name="tab", data="/nonexistent")
     result = run_search(config, show_progress=False)
     assert result.best is not None and result.baseline is None and result.training_seconds < 5
     assert result.accuracy_source.startswith("tabular: NAS-Bench-Macro")

@@ -44,7 +44,7 @@ def cluster() -> Iterator[str]:
 @pytest.mark.slow
 def test_search_runs_across_head_and_worker(cluster: str, tmp_path: Path) -> None:
     config = SearchConfig(space="shufflenet_v2", device="cpu_x86", budget="50ms", trials=2, data="synthetic", eta=2,
-                          backend="ray", workers=2, address=cluster, runs_dir=str(tmp_path), name="cluster",
+                          backend="ray", screen="none", workers=2, address=cluster, runs_dir=str(tmp_path), name="cluster",
                           rungs=[{"epochs": 1, "subset": 100, "batch_size": 50, "val_size": 100},
                                  {"epochs": 1, "subset": 100, "batch_size": 50, "val_size": 100}],
                           baseline_seeds=1, threads=1)

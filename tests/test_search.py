@@ -267,7 +267,8 @@ def test_resuming_a_finished_run_prints_its_result_and_the_way_to_settle_a_tie(f
     assert "best under budget" in result.stdout and "searched vs baseline" in result.stdout
     assert "(mean of 2 seeds: " in result.stdout.split("best baseline under budget")[1]
     stages = [line for line in result.stderr.splitlines() if line.startswith("stage ")]
-    assert [line.split(":")[0] for line in stages] == ["stage 1/3", "stage 2/3", "stage 3/3"]
+    assert [line.split(":")[0] for line in stages] == ["stage 1/4", "stage 2/4", "stage 3/4", "stage 4/4"]
+    assert "screening 12 feasible candidates by naswot" in stages[0] and "the best 3 of 12 screened" in stages[1]
     if "within the seed noise" in result.stdout:  # the tiny rungs leave every arch at chance: a tie
         assert f"nas confirm {run}" in result.stdout
 

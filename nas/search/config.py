@@ -22,6 +22,9 @@ ACCURACY_SOURCES = ("train", "tabular")
 """train: short CIFAR-10 trainings (the default); tabular: a space's published trained accuracies, looked up
 (benchmarks a search algorithm in seconds; only for spaces with a table, see nas.accuracy.tabular)."""
 BACKENDS = ("optuna", "ray")
+SCREENS = ("none", "naswot", "macs", "params", "synflow", "grad_norm", "snip", "jacov")
+"""Estimators that may screen candidates before any training (free or zero-cost: seconds per arch). ``none``
+trains every sampled feasible candidate at rung 0."""
 RUNS_DIR = Path("runs")
 
 
@@ -54,6 +57,10 @@ Learning rates from a sweep on real CIFAR-10: at 62-250 steps, 0.1-0.2 left deep
 0.02-0.05 learned (docs/DESIGN_NOTES.md, "Accuracy and fidelity")."""
 
 
+BEFORE_SCREENING = {"screen": "none"}
+"""Values a saved config.yaml without these fields ran with: such a run trained every candidate at rung 0."""
+
+
 @dataclass
 class SearchConfig:
     """Everything a search run needs; ``name`` is filled from space, device, budget and time."""
@@ -77,6 +84,14 @@ class SearchConfig:
     finalist_seeds: int = 2
     threads: int | None = None
     accuracy: str = "train"
+    screen: str = "naswot"
+    screen_factor: int = 4
+    screen_weight: float = 0.5
+
+    @property
+    def screened(self) -> int:
+        """Feasible candidates the screening estimator scores; the best ``trials`` of them are trained."""
+        return self.trials * self.screen_factor if self.screen != "none" else self.trials
 
     @property
     def budget_ms(self) -> float:
@@ -114,6 +129,16 @@ class SearchConfig:
             if self.backend == "ray":
                 raise ConfigError("--accuracy tabular looks accuracies up instead of training: it runs on the optuna "
                                   "backend; drop --backend ray")
+        if self.screen not in SCREENS:
+            raise ConfigError(f"unknown screening estimator {self.screen!r}; allowed: {', '.join(SCREENS)}")
+        if self.screen != "none" and self.backend == "ray":
+            raise ConfigError("--backend ray screens by rung-0 training on the cluster (ASHA), not by a cheap estimator: "
+                              "add --screen none")
+        if self.screen_factor < 1:
+            raise ConfigError(f"screen_factor must be at least 1, got {self.screen_factor}")
+        if isinstance(self.screen_weight, bool) or not isinstance(self.screen_weight, (int, float)) \
+                or not 0 <= self.screen_weight <= 1:
+            raise ConfigError(f"screen_weight must be a number in [0, 1], got {self.screen_weight!r}")
         if self.backend == "ray" and self.storage:
             raise ConfigError("--storage is the Optuna backend's study database; with --backend ray each trial is "
                               "recorded in the run's evaluations.jsonl (resume with --resume): drop --storage")
@@ -177,10 +202,13 @@ class SearchConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown option(s) {unknown}; allowed: {', '.join(sorted(known))}")
+        for name, before in BEFORE_SCREENING.items():  # a run saved before screening existed resumes as it ran
+            data.setdefault(name, before)
         defaults = cls()
         for name, value in data.items():
             default = getattr(defaults, name)
-            expected: tuple[type, ...] = (int,) if name == "threads" else (str,) if default is None else (type(default),)
+            expected: tuple[type, ...] = ((int,) if name == "threads" else (str,) if default is None
+                                          else (int, float) if isinstance(default, float) else (type(default),))
             if value is None and default is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, expected):

@@ -92,6 +92,12 @@ class SearchContext:
             from nas.accuracy.nas_bench_macro import load_benchmark
 
             self.tabular = load_benchmark()
+        self.screening = None
+        if config.screen != "none":
+            from nas.search.screening import ScreeningJournal
+
+            self.screening = ScreeningJournal(config.screen, config.run_dir / "screening.jsonl", lambda: self.data,
+                                              config.seed)
         self.path = config.run_dir / "evaluations.jsonl"
         self.cache: dict[tuple[str, int, int], Evaluation] = {}
         self.training_seconds = 0.0

@@ -136,15 +136,30 @@ def _infeasible_count(study: optuna.Study) -> int:
                if t.user_attrs.get("feasible") is False)
 
 
-def _trained_at_rung0(context: SearchContext) -> set[str]:
-    """Candidates with a rung-0 training on disk, told or not.
+class Objective:
+    """What the sampler is told for a feasible arch: its rung-0 accuracy, or its screening score.
 
-    A killed batch can finish trainings before its trials are told (those trials are then marked failed);
-    they are candidates like any other, so a resumed run counts them towards ``trials`` instead of training
-    that many more. The sampler learns of them only if it proposes them again.
+    ``known`` are the archs measured so far, told or not: a killed batch can finish measurements before
+    their trials are told (those trials are then marked failed); they count towards the target like any
+    other, so a resumed run does not measure that many more. The sampler learns of them only if it
+    proposes them again.
     """
-    baselines = baseline_strings()
-    return {e.arch for e in context.evaluations(0) if e.arch not in baselines and context.feasible(parse_arch(e.arch))}
+
+    def __init__(self, context: SearchContext) -> None:
+        self.context = context
+        self.screening = context.screening
+        self.attr = f"screen_{self.screening.name}" if self.screening else "accuracy_rung0"
+        self.unit = f"{self.screening.name} scores" if self.screening else "rung 0 trials"
+
+    def known(self) -> set[str]:
+        baselines = baseline_strings()
+        archs = self.screening.scores if self.screening else {e.arch for e in self.context.evaluations(0)}
+        return {a for a in archs if a not in baselines and self.context.feasible(parse_arch(a))}
+
+    def measure(self, archs: list[Arch]) -> list[float]:
+        if self.screening:
+            return self.screening.score(archs)
+        return [e.accuracy for e in self.context.evaluate_many([(arch, 0, self.context.config.seed) for arch in archs])]
 
 
 def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
@@ -158,9 +173,10 @@ def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progre
 
 
 def _sample(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
-    """Run trials until ``config.trials`` feasible ones are trained; returns the infeasible count.
+    """Run trials until ``config.screened`` feasible archs are measured (screened, or else trained at rung 0);
+    returns the infeasible count.
 
-    Trials are asked in batches of feasible, not yet trained archs, trained side by side
+    Trials are asked in batches of feasible, not yet measured archs, measured side by side
     (:meth:`SearchContext.evaluate_many`) and told in the order they were asked. Synchronous batches
     keep a run reproducible: what the sampler is told, and when, does not depend on which training
     happened to finish first. A batch waits for its slowest training, so with several workers it holds
@@ -170,31 +186,32 @@ def _sample(config: SearchConfig, context: SearchContext, show_progress: bool = 
     if not study.trials:  # a new study; a resumed one already holds its design (enqueued trials are stored)
         for params in initial_design(config, context):
             study.enqueue_trial(params, skip_if_exists=True)
-    seen = _feasible_archs(study) | _trained_at_rung0(context)
+    objective = Objective(context)
+    seen = _feasible_archs(study) | objective.known()
     done = len(seen)
     infeasible = _infeasible_count(study)  # a resumed run goes on counting where it stopped
     bar = None
     if show_progress:
         from nas.progress import bar as progress_bar
 
-        bar = progress_bar(config.trials, "rung 0 trials", "trial", initial=done)
+        bar = progress_bar(config.screened, objective.unit, "arch", initial=done)
     try:
-        while done < config.trials:
-            size = min(config.workers if config.workers == 1 else 2 * config.workers, config.trials - done)
-            batch, repeats, infeasible = _ask_batch(study, config, context, seen, size, infeasible)
-            evaluations = context.evaluate_many([(arch, 0, config.seed) for _, arch, _ in batch])
-            for (trial, arch, latency), evaluation in zip(batch, evaluations):
-                trial.set_user_attr("accuracy_rung0", evaluation.accuracy)
-                study.tell(trial, [evaluation.accuracy, latency])
+        while done < config.screened:
+            size = min(config.workers if config.workers == 1 else 2 * config.workers, config.screened - done)
+            batch, repeats, infeasible = _ask_batch(study, config, context, objective, seen, size, infeasible)
+            values = objective.measure([arch for _, arch, _ in batch])
+            for (trial, arch, latency), value in zip(batch, values):
+                trial.set_user_attr(objective.attr, value)
+                study.tell(trial, [value, latency])
                 seen.add(str(arch))
                 done += 1
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(acc=f"{evaluation.accuracy:.3f}", ms=f"{latency:.2f}", rejected=infeasible)
-            for trial, arch, latency in repeats:  # an arch asked twice in one batch: told once it is trained
-                accuracy = context.evaluate_many([(arch, 0, config.seed)])[0].accuracy
-                trial.set_user_attr("accuracy_rung0", accuracy)
-                study.tell(trial, [accuracy, latency])
+                    bar.set_postfix(value=f"{value:.3g}", ms=f"{latency:.2f}", rejected=infeasible)
+            for trial, arch, latency in repeats:  # an arch asked twice in one batch: told once it is measured
+                value = objective.measure([arch])[0]
+                trial.set_user_attr(objective.attr, value)
+                study.tell(trial, [value, latency])
     finally:  # closed before any error is printed, so the error is the last line
         if bar is not None:
             bar.close()
@@ -204,10 +221,10 @@ def _sample(config: SearchConfig, context: SearchContext, show_progress: bool = 
 Asked = tuple[optuna.trial.Trial, Arch, float]
 
 
-def _ask_batch(study: optuna.Study, config: SearchConfig, context: SearchContext, seen: set[str], size: int,
-               infeasible: int) -> tuple[list[Asked], list[Asked], int]:
-    """Ask until ``size`` new feasible archs are found. Over-budget archs are told at once (infeasible, untrained),
-    an arch already trained is told its cached accuracy; neither counts. Returns the new ones, repeats of them
+def _ask_batch(study: optuna.Study, config: SearchConfig, context: SearchContext, objective: Objective,
+               seen: set[str], size: int, infeasible: int) -> tuple[list[Asked], list[Asked], int]:
+    """Ask until ``size`` new feasible archs are found. Over-budget archs are told at once (infeasible, unmeasured),
+    an arch already measured is told its known value; neither counts. Returns the new ones, repeats of them
     and the run's infeasible count so far."""
     batch: list[Asked] = []
     repeats: list[Asked] = []
@@ -228,9 +245,9 @@ def _ask_batch(study: optuna.Study, config: SearchConfig, context: SearchContext
             continue
         trial.set_user_attr("feasible", True)
         if str(arch) in seen:
-            accuracy = context.evaluate_many([(arch, 0, config.seed)])[0].accuracy  # cached: trained earlier
-            trial.set_user_attr("accuracy_rung0", accuracy)
-            study.tell(trial, [accuracy, latency])
+            value = objective.measure([arch])[0]  # known: measured earlier
+            trial.set_user_attr(objective.attr, value)
+            study.tell(trial, [value, latency])
         elif any(str(arch) == str(other) for _, other, _ in batch):
             repeats.append((trial, arch, latency))
         else:

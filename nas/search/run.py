@@ -1,10 +1,14 @@
-"""A search run from start to result: sample at rung 0, promote, judge at the top rung, compare.
+"""A search run from start to result: screen, train the survivors, promote, judge at the top rung, compare.
 
-1. **Sampling** (Optuna or Ray Tune driver): every candidate's latency is looked up first; one over
-   the budget is told to the sampler as infeasible (a constraint) at no training cost and does not
-   count towards ``trials``; a feasible one is trained at rung 0.
-2. **Promotion** (successive halving): the best ``1/eta`` of the feasible candidates, by
-   non-dominated rank of (rung-0 accuracy, latency), are trained at each next rung.
+1. **Sampling and screening** (Optuna driver): every candidate's latency is looked up first; one over
+   the budget is told to the sampler as infeasible (a constraint) at no cost and does not count. A
+   feasible one is scored by the screening estimator (``screen``, NASWOT by default: about a second) and
+   the sampler is told (score, latency), until ``trials x screen_factor`` are screened. The ``trials``
+   best by non-dominated rank of (score, latency) are trained at rung 0. With ``screen: none`` (and on
+   the Ray backend) every sampled feasible candidate is trained at rung 0 instead, until ``trials``.
+2. **Promotion** (successive halving): the best ``1/eta`` of the rung's candidates, by non-dominated
+   rank of (merit, latency), are trained at each next rung. Merit is the rung's accuracy blended with
+   the screening score (``screen_weight`` of each one's percentile), or the accuracy alone.
 3. **Baseline**: the slowest hand-designed baseline that still fits the budget (the most capacity
    within it) is trained at the top rung with ``baseline_seeds`` seeds; the spread of those seeds is
    the run's measured noise.
@@ -35,6 +39,7 @@ from nas.progress import Stages
 from nas.search.config import ConfigError, SearchConfig
 from nas.search.context import SearchContext, baseline_strings
 from nas.search.pareto import Point, hypervolume, nondominated_ranks, pareto_front
+from nas.search.screening import best_screened, blended, stage_estimators
 from nas.space import available_baselines, resolve_arch
 
 log = logging.getLogger(__name__)
@@ -121,10 +126,16 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
     logging.getLogger("nas").setLevel(logging.INFO)
     started = time.perf_counter()
     top = len(context.fidelities) - 1
-    stages = Stages(2 + max(top, 1), show_progress)  # screening, each higher rung (or the baseline), the finalist
+    screening = context.screening
+    # sampling, rung 0 of the screened survivors, each higher rung (or the baseline), the finalist
+    stages = Stages(2 + max(top, 1) + (screening is not None), show_progress)
     try:
-        stages.begin(f"screening {config.trials} feasible candidates at rung 0 ({context.fidelities[0].label()}) "
-                     f"on {config.workers} worker(s)")
+        if screening is not None:
+            stages.begin(f"screening {config.screened} feasible candidates by {screening.name} "
+                         f"({SCREEN_WHAT.get(screening.name, screening.name)})")
+        else:
+            stages.begin(f"screening {config.trials} feasible candidates at rung 0 ({context.fidelities[0].label()}) "
+                         f"on {config.workers} worker(s)")
         if config.backend == "ray":
             from nas.search.ray_driver import sample_with_ray
 
@@ -133,6 +144,8 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
             from nas.search.optuna_driver import sample_with_optuna
 
             infeasible = sample_with_optuna(config, context, show_progress)
+        if screening is not None:
+            _train_survivors(context, stages, show_progress)
         candidates = _candidates(context)
         if not candidates and context.diverged:
             raise ConfigError(f"every training diverged ({context.diverged} of them, e.g. {context.last_divergence}): "
@@ -152,6 +165,21 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
         context.close()
         logging.getLogger("nas").removeHandler(handler)
         handler.close()
+
+
+SCREEN_WHAT = {"naswot": "zero-cost, about a second each", "macs": "free", "params": "free"}
+
+
+def _train_survivors(context: SearchContext, stages: Stages, show_progress: bool) -> None:
+    """Rung 0 for the ``trials`` best screened candidates (:func:`nas.search.screening.best_screened`)."""
+    assert context.screening is not None
+    baselines = baseline_strings()
+    scores = {a: v for a, v in context.screening.scores.items()
+              if a not in baselines and context.feasible(parse_arch(a))}
+    chosen = best_screened(scores, {a: context.latency(parse_arch(a)) for a in scores}, context.config.trials)
+    stages.begin(f"rung 0: the best {len(chosen)} of {len(scores)} screened at {context.fidelities[0].label()} on "
+                 f"{context.config.workers} worker(s)")
+    context.evaluate_many([(parse_arch(a), 0, context.config.seed) for a in chosen], "rung 0", show_progress)
 
 
 def _candidates(context: SearchContext) -> list[Candidate]:
@@ -210,7 +238,8 @@ def _promote(context: SearchContext, candidates: list[Candidate], show_progress:
     top = len(context.fidelities) - 1
     for rung in range(1, top + 1):
         keep = max(1, math.ceil(len(pool) / context.config.eta))
-        points = [Point(str(c.arch), c.accuracy[rung - 1], c.latency_ms) for c in pool]
+        merit = _promotion_merit(context, pool, rung - 1)
+        points = [Point(str(c.arch), merit[str(c.arch)], c.latency_ms) for c in pool]
         ordered = [p.key for front in nondominated_ranks(points) for p in sorted(front, key=lambda p: -p.accuracy)]
         chosen = [next(c for c in pool if str(c.arch) == key) for key in ordered[:keep]]
         extra = also_at_top if rung == top else []
@@ -223,6 +252,16 @@ def _promote(context: SearchContext, candidates: list[Candidate], show_progress:
         for candidate, evaluation in zip(chosen, evaluations):
             candidate.record(rung, context.config.seed, evaluation.accuracy)
         pool = chosen
+
+
+def _promotion_merit(context: SearchContext, pool: list[Candidate], rung: int) -> dict[str, float]:
+    """What promotes a candidate past ``rung``: its accuracy there, blended with its screening score when the
+    run screens (:func:`nas.search.screening.blended`)."""
+    trained = {str(c.arch): c.accuracy[rung] for c in pool}
+    if context.screening is None or context.config.screen_weight == 0:
+        return trained
+    screen = dict(zip(trained, context.screening.score([c.arch for c in pool])))
+    return blended(screen, trained, context.config.screen_weight)
 
 
 ChosenBaseline = tuple[float, str, Arch]
@@ -296,7 +335,8 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
     document = {
         "run": result.config.name, "space": result.config.space, "device": result.config.device,
         "budget_ms": context.budget_ms, "fastest_in_space_ms": context.fastest_ms,
-        "accuracy_source": context.accuracy_source(),
+        "accuracy_source": context.accuracy_source(), "estimators": stage_estimators(result.config),
+        "screened": len(context.screening.scores) if context.screening else None,
         "fidelities": [f.label() for f in context.fidelities], "judged_at_rung": top,
         "noise_sd": result.noise, "hypervolume_rung0": hypervolume(points, context.budget_ms),
         "front": [{"id": c.arch.id, "arch": str(c.arch), "accuracy": c.accuracy[top],

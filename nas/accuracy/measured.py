@@ -1,0 +1,48 @@
+"""How well each estimator ranks networks, as ``bench/accuracy_fidelity.py`` measured it (``ranking.json``).
+
+Why it ships with the package: a search's output says what its accuracies were estimated with and how
+well that estimator ranks, so that a screening score is never read as more than it is. The figures are
+the bench's, written by it; ``tests/test_screening.py`` checks that they match its result file.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+RANKING = Path(__file__).with_name("ranking.json")
+
+
+@cache
+def ranking() -> dict[str, Any]:
+    """The bench's summary; empty when the file is missing (a source tree the bench never ran in)."""
+    if not RANKING.is_file():
+        return {}
+    return json.loads(RANKING.read_text())
+
+
+def measured(name: str) -> dict[str, Any] | None:
+    """``name``'s rank correlations by ground truth, or None if the bench did not measure it."""
+    return ranking().get("estimators", {}).get(name)
+
+
+def describe(name: str) -> str:
+    """'Spearman 0.92 [0.85, 0.95] on 48 held-out NAS-Bench-Macro networks, 0.60 on 16 ghost_mbv2 networks'."""
+    row = measured(name)
+    if not row:
+        return "ranking not measured"
+    parts = []
+    for truth, label in (("nas_bench_macro", "held-out NAS-Bench-Macro networks (50-epoch accuracy)"),
+                         ("ghost_mbv2", "ghost_mbv2 networks (longer training)")):
+        if truth in row:
+            r = row[truth]
+            parts.append(f"{r['spearman']:.2f} [{r['spearman_95'][0]:.2f}, {r['spearman_95'][1]:.2f}] on {r['n']} "
+                         f"{label}")
+    return "Spearman " + ", ".join(parts)
+
+
+def blend_name(weight: float, rung: int) -> str:
+    """The name the bench gives the search's promotion merit at ``weight`` (see nas.search.screening.blended)."""
+    return f"blend(naswot {weight:g}, rung{rung})"

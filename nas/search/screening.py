@@ -1,0 +1,146 @@
+"""Screening: a cheap estimator scores many candidates, and only the best of them are trained.
+
+Why: on NAS-Bench-Macro's published 50-epoch accuracies, the NASWOT score of an untrained network
+(about a second each) ranks held-out networks at Spearman 0.92, and a rung-0 training (tens of seconds)
+at 0.07 (``bench/accuracy_fidelity.py``, docs/decisions/0009). So the sampler explores with the cheap
+score, ``screen_factor`` candidates for every one that is trained, and training is spent on the
+survivors. The verdict is never the cheap score: the front and the comparison with the baseline are
+trained accuracies.
+
+Scores go to ``runs/<name>/screening.jsonl`` as they are computed (one line each, flushed), so a
+killed run keeps them and a resumed one scores nothing twice.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nas.arch import Arch
+from nas.data import Dataset
+from nas.errors import NasError
+from nas.fileio import append_line, read_journal
+from nas.search.pareto import Point, nondominated_ranks
+
+if TYPE_CHECKING:
+    from nas.search.config import SearchConfig
+
+log = logging.getLogger(__name__)
+
+
+class ScreeningJournal:
+    """The run's screening scores by arch string, computed on demand and kept on disk."""
+
+    def __init__(self, estimator_name: str, path: Path, load_data: Callable[[], Dataset], seed: int) -> None:
+        """``load_data`` gives the images a zero-cost proxy scores on; called only when one is first needed."""
+        self.name = estimator_name
+        self.path = path
+        self._load_data = load_data
+        self._seed = seed
+        self._estimator = None
+        self.scores: dict[str, float] = {}
+        self.seconds = 0.0
+        self._load()
+
+    def _load(self) -> None:
+        for number, record in enumerate(read_journal(self.path), start=1):
+            value = record.get("value")
+            if record.get("estimator") != self.name or not isinstance(record.get("arch"), str):
+                raise NasError(f"{self.path}: record {number} is not a {self.name} score of an arch; delete that line "
+                               "and resume (it is scored again)")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise NasError(f"{self.path}: record {number} has no finite score ({value!r}); delete that line and "
+                               "resume (it is scored again)")
+            self.scores[record["arch"]] = float(value)
+
+    def score(self, archs: Sequence[Arch]) -> list[float]:
+        """Each arch's score, computing (and journalling) those not yet known."""
+        for arch in archs:
+            text = str(arch)
+            if text in self.scores:
+                continue
+            if self._estimator is None:
+                from nas.accuracy import FREE, make_estimator
+
+                data = None if self.name in FREE else self._load_data()
+                self._estimator = make_estimator(self.name, data, self._seed)
+            result = self._estimator.score(arch)
+            if not math.isfinite(result.value):  # a proxy that fails on an arch ranks it last, not first
+                log.warning("%s gave %s for %s; it ranks last", self.name, result.value, arch.id)
+            value = result.value if math.isfinite(result.value) else -1e300
+            self.seconds += result.seconds
+            append_line(self.path, json.dumps({"arch": text, "estimator": self.name, "value": value,
+                                               "seconds": result.seconds, "fidelity": result.fidelity}))
+            self.scores[text] = value
+        return [self.scores[str(arch)] for arch in archs]
+
+
+def best_screened(scores: dict[str, float], latency: dict[str, float], count: int) -> list[str]:
+    """The ``count`` archs to train: by non-dominated rank of (score, latency), the higher score first within a
+    front, so that the survivors still span the latency range instead of crowding at its slow end."""
+    points = [Point(arch, scores[arch], latency[arch]) for arch in scores]
+    ordered = [p.key for front in nondominated_ranks(points) for p in sorted(front, key=lambda p: (-p.accuracy, p.key))]
+    return ordered[:count]
+
+
+def percentiles(values: dict[str, float]) -> dict[str, float]:
+    """Each key's mid-rank percentile within ``values`` (ties share one), in [0, 1]."""
+    ordered = sorted(values.values())
+    return {key: (bisect.bisect_left(ordered, v) + bisect.bisect_right(ordered, v)) / 2 / len(ordered)
+            for key, v in values.items()}
+
+
+def blended(screen: dict[str, float], trained: dict[str, float], weight: float) -> dict[str, float]:
+    """``weight`` x the screening score's percentile + (1 - weight) x the trained accuracy's, within these archs.
+
+    Why a blend: a short training alone ranks noisily (NAS-Bench-Macro rung 1: 0.58), the cheap score alone
+    ranks one space well and another less so (ghost_mbv2: 0.60 against its longer training); their mean
+    percentile ranked the ghost_mbv2 set best (0.81), so promotion to the next rung uses it
+    (``bench/accuracy_fidelity.py``)."""
+    if weight == 0:
+        return dict(trained)
+    p_screen, p_trained = percentiles({a: screen[a] for a in trained}), percentiles(trained)
+    return {a: weight * p_screen[a] + (1 - weight) * p_trained[a] for a in trained}
+
+
+def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
+    """What decides each stage of the run and how well it ranks: named in pareto.json, the console and the README.
+
+    Rankings are the bench's (:mod:`nas.accuracy.measured`), for the default rungs only: other rungs were
+    not measured, and say so."""
+    from dataclasses import asdict
+
+    from nas.accuracy.measured import blend_name, describe
+    from nas.search.config import DEFAULT_RUNGS
+
+    default_rungs = config.rungs == [asdict(f) for f in DEFAULT_RUNGS]
+    top = len(config.rungs) - 1
+
+    def ranks(name: str) -> str:
+        return describe(name) if default_rungs or not name.startswith(("rung", "blend")) else \
+            "ranking not measured for these rungs"
+
+    if config.accuracy == "tabular":
+        return [{"stage": "every stage", "estimator": "tabular", "ranks": "the ground truth itself (looked up)"}]
+    stages = []
+    if config.screen != "none":
+        stages.append({"stage": f"screen {config.screened} candidates, train the best {config.trials}",
+                       "estimator": config.screen, "ranks": ranks(config.screen)})
+    for rung in range(top):
+        if config.screen != "none" and config.screen_weight > 0:
+            name = blend_name(config.screen_weight, rung) if config.screen == "naswot" else \
+                f"blend({config.screen} {config.screen_weight:g}, rung{rung})"
+            what = f"{config.screen_weight:g} x {config.screen} percentile + {1 - config.screen_weight:g} x rung-{rung} " \
+                   "accuracy percentile"
+        else:
+            name, what = f"rung{rung}", f"rung-{rung} trained accuracy"
+        stages.append({"stage": f"promote to rung {rung + 1}", "estimator": name, "what": what, "ranks": ranks(name)})
+    stages.append({"stage": "judge the front (and the baseline)", "estimator": f"rung{top}",
+                   "what": f"rung-{top} trained accuracy, the finalist by the mean of {config.finalist_seeds} seeds",
+                   "ranks": ranks(f"rung{top}")})
+    return stages
