@@ -459,8 +459,7 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
     from nas.fileio import atomic_write_text
     from nas.latency.build import layers_for
     from nas.latency.predict import transfer
-    from nas.latency.table import load_table
-    from nas.latency.validate import REPORTS_DIR
+    from nas.latency.table import load_table, user_reports_dir
 
     source, target = load_table(args.source), load_table(args.target)
     spaces = _spaces_arg(args.space)
@@ -474,8 +473,8 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
         raise NasError(str(exc)) from None
     target.meta["spaces"] = sorted(set(spaces))
     target.save()
-    REPORTS_DIR.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(REPORTS_DIR / f"transfer_{args.source}_to_{args.target}.json", json.dumps(report, indent=1) + "\n")
+    atomic_write_text(user_reports_dir() / f"transfer_{args.source}_to_{args.target}.json",
+                      json.dumps(report, indent=1) + "\n")
     held = report["held_out_all"]
     print(f"{target.path}: {report['filled']} entries predicted from {args.source}; held out (leave-shape-out, "
           f"{held['n_keys']} keys): MAPE {held['mape_pct']:.1f}%, {held['within_10pct']:.0f}% within 10%, "
@@ -521,7 +520,7 @@ def cmd_latency_adapt(args: argparse.Namespace) -> int:
                            "--device name (an adapted table is replaced whole)")
     table, model = adapt_table(args.device, measurements, sources, layers_for(_spaces_arg(args.space), True))
     table.meta["spaces"] = sorted(_spaces_arg(args.space))
-    table.save(path)
+    path = table.save(path)
     print(f"{path}: {len(table.entries)} adapted entries from {model.fitted_on} networks and "
           f"{', '.join(s.device for s in sources)}; model {' + '.join(f'{w:.3g} {n}' for n, w in model.weights().items())}")
     print(f"held out (leave one network out): MAPE {model.loo_mape_pct:.1f}%, {model.loo_within_10pct:.0f}% within 10%; "
@@ -536,7 +535,7 @@ def _time_host_networks(args: argparse.Namespace) -> list:
 
     from nas.fileio import atomic_write_text
     from nas.latency.host import time_networks_here
-    from nas.latency.validate import REPORTS_DIR
+    from nas.latency.table import user_reports_dir
     from nas.space import load_space
 
     if args.host_networks < 3:
@@ -550,16 +549,17 @@ def _time_host_networks(args: argparse.Namespace) -> list:
     writer = csv.writer(buffer)
     writer.writerow(["arch", "ms"])
     writer.writerows((str(a), f"{ms:.6f}") for a, ms in measured)
-    path = REPORTS_DIR / f"adapt_{args.device}_networks.csv"
+    path = user_reports_dir() / f"adapt_{args.device}_networks.csv"
     atomic_write_text(path, buffer.getvalue())
     print(f"timed {len(measured)} networks on this host -> {path}")
     return measured
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from nas.latency.table import available_devices, load_table
+    from nas.latency.table import available_devices, load_table, table_home, user_tables_dir
 
-    rows = [("device", "entries", "origins", "runtime", "threads", "processor", "calibration", "spaces")]
+    rows = [("device", "table", "entries", "origins", "held-out error", "runtime", "threads", "processor",
+             "calibration", "spaces")]
     for device in available_devices():
         table = load_table(device)
         origins: dict[str, int] = {}
@@ -567,11 +567,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
             origins[entry.origin] = origins.get(entry.origin, 0) + 1
         scale, offset = table.calibration
         meta = table.meta
-        rows.append((device, str(len(table.entries)), " ".join(f"{k}:{v}" for k, v in sorted(origins.items())),
+        rows.append((device, table_home(device), str(len(table.entries)),
+                     " ".join(f"{k}:{v}" for k, v in sorted(origins.items())), table.heldout_summary(),
                      f"{meta.get('runtime')} {meta.get('runtime_version', '')}".strip(), str(meta.get("threads")),
                      str(meta.get("processor", meta.get("device_description", ""))), f"x{scale:.3f} {offset:+.3f}ms",
                      ",".join(meta.get("spaces", []))))
     _print_table(rows)
+    print(f"user tables (built, fitted, adapted or imported here; they shadow shipped ones): {user_tables_dir()}")
     return 0
 
 

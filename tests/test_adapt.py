@@ -124,6 +124,7 @@ def test_host_networks_are_timed_here_and_adapted(table_dir: Path, monkeypatch: 
                  "--space", "shufflenet_v2"]) == 0
     table = load_table("here")
     assert len(table.meta["measured_networks"]) == 3 and all(v > 0 for v in table.meta["measured_networks"].values())
-    assert (table_dir / "reports" / "adapt_here_networks.csv").is_file()
+    assert (tables.user_reports_dir() / "adapt_here_networks.csv").is_file()
+    assert not (table_dir / "reports").exists(), "shipped reports are never written"
     assert main(["latency", "adapt", "--device", "x", "--host-networks", "3", "--measurements", "m.csv"]) == 2
     assert "one of the two" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from nas.fileio import atomic_write_text
 
 SCHEMA = "nas.latency_table/1"
 TABLES_DIR = Path(__file__).resolve().parent.parent.parent / "latency_tables"
+"""The shipped tables: read, never written (see :func:`user_tables_dir`)."""
 ORIGINS = ("measured", "predicted", "imported", "adapted")
 DEVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -118,10 +120,15 @@ class LatencyTable:
                 "entries": {key: self.entries[key].to_json() for key in sorted(self.entries)}}
 
     def save(self, path: str | Path | None = None) -> Path:
-        """Write atomically (temp file + rename): an interrupted write never leaves a broken table."""
+        """Write atomically (temp file + rename): an interrupted write never leaves a broken table.
+
+        A shipped table is never rewritten: a table read from the shipped folder (or aimed at it) is written to
+        the user folder under its device name, where it shadows the shipped one."""
         target = Path(path) if path is not None else self.path
         if target is None:
             raise TableError("this table has no path; give one to save()")
+        if is_shipped(target):
+            target = user_table_path(str(self.meta.get("device") or target.stem))
         atomic_write_text(target, json.dumps(self.to_json(), indent=1) + "\n")
         self.path = target
         return target
@@ -210,6 +217,16 @@ class LatencyTable:
         return sum(self.coefficient(k) * self.entries[k].ms * float(self.entries[k].extra.get("heldout_mape_pct", 0)) / 100
                    for k in arch.keys() if self.entries[k].origin in ("predicted", "adapted"))
 
+    def heldout_summary(self) -> str:
+        """The table's error in a few words: an adapted table's leave-one-network-out MAPE, else the median
+        held-out MAPE of its predicted entries, else '-' (measured entries carry the host mismatch instead)."""
+        adapted = self.meta.get("adapted")
+        if isinstance(adapted, dict) and _finite(adapted.get("heldout_mape_pct")):
+            return f"{adapted['heldout_mape_pct']:.1f}% (whole networks, {adapted.get('fitted_on', '?')} nets)"
+        errors = [float(e.extra["heldout_mape_pct"]) for e in self.entries.values()
+                  if e.origin == "predicted" and _finite(e.extra.get("heldout_mape_pct"))]
+        return f"{float(np.median(errors)):.1f}% (predicted layers)" if errors else "-"
+
     def compile(self, keys: Sequence[str] | None = None) -> CompiledTable:
         """A vectorised view for predicting many archs at once."""
         keys = list(self.entries) if keys is None else list(keys)
@@ -258,13 +275,53 @@ class CompiledTable:
 # Loading
 
 
+def user_tables_dir() -> Path:
+    """Where the tables a user builds, fits, adapts or imports go: ``$NAS_TABLES``, else the user's data directory
+    (``$XDG_DATA_HOME/nas/latency_tables``, by default ``~/.local/share/nas/latency_tables``).
+
+    Why apart from the shipped ones: a fit or an import on one machine must not rewrite the tables (and their
+    reports) that everybody else's searches read; a user table shadows the shipped table of the same name."""
+    configured = os.environ.get("NAS_TABLES")
+    if configured:
+        return Path(configured).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "nas" / "latency_tables"
+
+
+def user_reports_dir() -> Path:
+    """Validation, transfer and adaptation reports of user tables."""
+    return user_tables_dir() / "reports"
+
+
+def user_table_path(device: str) -> Path:
+    return user_tables_dir() / f"{device}.json"
+
+
+def is_shipped(path: Path) -> bool:
+    """``path`` is in the shipped folder (and the user folder is not that folder: a maintainer regenerating the
+    shipped tables sets ``NAS_TABLES`` to it)."""
+    shipped = TABLES_DIR.resolve()
+    return path.resolve().parent == shipped and user_tables_dir().resolve() != shipped
+
+
 def table_path(device: str) -> Path:
-    return TABLES_DIR / f"{device}.json"
+    """Where device ``device``'s table is read from: the user's, else the shipped one."""
+    user = user_table_path(device)
+    return user if user.is_file() else TABLES_DIR / f"{device}.json"
+
+
+def table_home(device: str) -> str:
+    """'user', 'shipped', or 'user (shadows shipped)': shown by ``nas devices``."""
+    user, shipped = user_table_path(device).is_file(), (TABLES_DIR / f"{device}.json").is_file()
+    if user and shipped and not is_shipped(user_table_path(device)):
+        return "user (shadows shipped)"
+    return "user" if user and not is_shipped(user_table_path(device)) else "shipped"
 
 
 def available_devices() -> list[str]:
-    """Device tables by name; a file whose name is no device name (``My Board.json``) is not one."""
-    return sorted(p.stem for p in TABLES_DIR.glob("*.json") if DEVICE_NAME.match(p.stem))
+    """Device tables by name, user and shipped; a file whose name is no device name (``My Board.json``) is not one."""
+    folders = [TABLES_DIR, user_tables_dir()]
+    return sorted({p.stem for folder in folders for p in folder.glob("*.json") if DEVICE_NAME.match(p.stem)})
 
 
 def other_tables(skip: str) -> dict[str, LatencyTable]:
@@ -290,7 +347,7 @@ def check_device_name(device: str) -> str:
 
 
 def load_table(device_or_path: str | Path) -> LatencyTable:
-    """A table by device name (``latency_tables/<name>.json``) or path; validated before use."""
+    """A table by device name (the user's ``<name>.json``, else the shipped one) or path; validated before use."""
     path = Path(device_or_path)
     if path.suffix != ".json":
         check_device_name(str(device_or_path))

@@ -30,6 +30,7 @@ from nas.progress import progress
 from nas.stats import error_report
 
 REPORTS_DIR = Path(__file__).resolve().parent.parent.parent / "latency_tables" / "reports"
+"""The shipped tables' reports (written by the benches that build them, read by the rest)."""
 
 
 @dataclass(frozen=True)
@@ -242,8 +243,12 @@ def report(samples: list[Sample]) -> dict[str, float]:
 
 
 def write_report(table: LatencyTable, name: str, samples: list[Sample], extra: dict[str, Any],
-                 directory: Path = REPORTS_DIR) -> dict[str, Path]:
-    """CSV of every arch, JSON of the metrics, PNG scatter of predicted vs measured."""
+                 directory: Path | None = None) -> dict[str, Path]:
+    """CSV of every arch, JSON of the metrics, PNG scatter of predicted vs measured; by default beside the user's
+    tables (the shipped reports are never rewritten)."""
+    from nas.latency.table import user_reports_dir
+
+    directory = directory or user_reports_dir()
     directory.mkdir(parents=True, exist_ok=True)
     stem = directory / f"{table.device}_{name}"
     metrics = report(samples)
