@@ -188,11 +188,14 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
     from nas.model import arch_cost
 
     table = load_table(config.device)
+    from nas.latency.host import is_foreign
+
+    foreign = is_foreign(table)
     for c in result.front:
         cost = arch_cost(c.arch)
         sources = " ".join(f"{origin[:4]} {share * 100:.0f}%" for origin, share in sorted(table.breakdown(c.arch).items()))
         rows.append((f"{c.accuracy[top] * 100:.2f}", str(len(c.samples[top])), f"{c.latency_ms:.3f}",
-                     f"{table.error_bar(c.arch):.2f}", sources, f"{cost.macs / 1e6:.1f}", f"{cost.params / 1e6:.2f}M",
+                     _bar(table.error_bar(c.arch, foreign)), sources, f"{cost.macs / 1e6:.1f}", f"{cost.params / 1e6:.2f}M",
                      c.arch.id, str(c.arch)))
     _print_table(rows)
     best, base = result.best, result.baseline
@@ -215,6 +218,11 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
         print("no baseline: the table holds only its own space's networks")
     else:
         print("no hand-designed baseline fits this budget")
+
+
+def _bar(value: float | None) -> str:
+    """A table cell for an error bar: unknown where an extrapolated layer has no measured error."""
+    return "?" if value is None else f"{value:.2f}"
 
 
 def _mean_with_seeds(accuracies: Sequence[float]) -> str:
@@ -393,7 +401,11 @@ def cmd_latency_predict(args: argparse.Namespace) -> int:
         raise NasError(f"table {table.device!r} has no entry for {len(missing)} of this arch's layers, e.g. "
                        f"{missing[0]!r}; {where}")
     shares = ", ".join(f"{origin} {share * 100:.0f}%" for origin, share in sorted(table.breakdown(arch).items()))
-    print(f"{table.predict(arch):.3f} ms on {table.device} ({shares})")
+    from nas.latency.host import is_foreign
+    from nas.latency.table import error_text
+
+    bar = error_text(table.error_bar(arch, is_foreign(table)))
+    print(f"{table.predict(arch):.3f} ms {bar} on {table.device} ({shares})")
     return 0
 
 
@@ -508,6 +520,8 @@ def cmd_latency_adapt(args: argparse.Namespace) -> int:
     sources = []
     for name in names:
         table = load_table(name)
+        if not args.source and "adapted" in table.meta:
+            continue  # an adapted table is built from the others: a source of nothing new
         if args.source or not any(table.missing(a.keys()) for a, _ in measurements):
             sources.append(table)
     if not sources:
@@ -558,7 +572,7 @@ def _time_host_networks(args: argparse.Namespace) -> list:
 def cmd_devices(args: argparse.Namespace) -> int:
     from nas.latency.table import available_devices, load_table, table_home, user_tables_dir
 
-    rows = [("device", "table", "entries", "origins", "held-out error", "runtime", "threads", "processor",
+    rows = [("device", "table", "entries", "origins", "held-out error", "source or runtime", "threads", "processor",
              "calibration", "spaces")]
     for device in available_devices():
         table = load_table(device)
@@ -569,7 +583,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
         meta = table.meta
         rows.append((device, table_home(device), str(len(table.entries)),
                      " ".join(f"{k}:{v}" for k, v in sorted(origins.items())), table.heldout_summary(),
-                     f"{meta.get('runtime')} {meta.get('runtime_version', '')}".strip(), str(meta.get("threads")),
+                     str(meta.get("source", f"{meta.get('runtime')} {meta.get('runtime_version', '')}")).split(":")[0],
+                     str(meta.get("threads")),
                      str(meta.get("processor", meta.get("device_description", ""))), f"x{scale:.3f} {offset:+.3f}ms",
                      ",".join(meta.get("spaces", []))))
     _print_table(rows)

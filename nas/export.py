@@ -123,10 +123,12 @@ def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelit
                                           "runtime": "onnxruntime CPU, 1 thread, batch 1"},
         "onnx_parity_max_abs": parity,
     }
+    from nas.latency.host import is_foreign
+
     for device, table in {context.config.device: context.table, **other_tables(context.config.device)}.items():
         if not table.missing(arch.keys()):
             metrics["predicted_latency_ms"][device] = table.predict(arch)
             metrics["latency_sources"][device] = table.breakdown(arch)
-            metrics.setdefault("predicted_latency_error_bar_ms", {})[device] = table.error_bar(arch)
+            metrics.setdefault("predicted_latency_error_bar_ms", {})[device] = table.error_bar(arch, is_foreign(table))
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return out

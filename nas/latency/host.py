@@ -38,6 +38,11 @@ def foreign_host_warning(table: LatencyTable) -> str | None:
             f"{table.device}_here --host-networks 10 --from {table.device}")
 
 
+def is_foreign(table: LatencyTable) -> bool:
+    """The table was measured by a host with another processor than this one (its error bar widens)."""
+    return foreign_host_warning(table) is not None
+
+
 def warn_if_foreign(table: LatencyTable) -> None:
     message = foreign_host_warning(table)
     if message:

@@ -52,6 +52,16 @@ def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+FOREIGN_HOST_MISMATCH = 0.38
+"""Relative error of a host-measured entry on another processor: whole networks on a second x86 VM ran at
+0.62-0.75x the shipped cpu_x86 table's prediction (docs/MEASUREMENTS.md); the largest gap is the bar."""
+
+
+def error_text(bar: float | None) -> str:
+    """'+-0.42 ms', or 'unknown' where an extrapolated entry has no measured error."""
+    return "unknown (extrapolated layers)" if bar is None else f"+-{bar:.2f} ms"
+
+
 class TableError(NasError):
     """A table is missing, corrupt, or lacks entries an arch needs."""
 
@@ -209,18 +219,37 @@ class LatencyTable:
             shares[entry.origin] = shares.get(entry.origin, 0.0) + entry.ms / total
         return shares
 
-    def error_bar(self, arch: Arch) -> float:
-        """+- ms from predicted entries' held-out MAPE, added as if their errors were correlated (conservative)."""
+    def error_bar(self, arch: Arch, foreign_host: bool = False) -> float | None:
+        """+- ms that means something, or None where it is unknown.
+
+        * a network measured whole on the device (``measured_networks``): 0;
+        * predicted and adapted entries: their held-out MAPE x their contribution, added as if the errors were
+          correlated (conservative);
+        * extrapolated entries (a layer no measured network on the device had): unknown, so the bar is None;
+        * measured entries: 0 on the host that measured them; with ``foreign_host`` (the table was measured on
+          another processor), :data:`FOREIGN_HOST_MISMATCH` of their contribution.
+        """
         self.raw_sum(arch)
         if str(arch) in self.measured_networks:
             return 0.0
-        return sum(self.coefficient(k) * self.entries[k].ms * float(self.entries[k].extra.get("heldout_mape_pct", 0)) / 100
-                   for k in arch.keys() if self.entries[k].origin in ("predicted", "adapted"))
+        total = 0.0
+        for key in arch.keys():
+            entry = self.entries[key]
+            if entry.extra.get("extrapolated"):
+                return None
+            if entry.origin in ("predicted", "adapted"):
+                total += self.coefficient(key) * entry.ms * float(entry.extra.get("heldout_mape_pct", 0)) / 100
+            elif entry.origin == "measured" and foreign_host:
+                total += self.coefficient(key) * entry.ms * FOREIGN_HOST_MISMATCH
+        return total
 
     def heldout_summary(self) -> str:
         """The table's error in a few words: an adapted table's leave-one-network-out MAPE, else the median
         held-out MAPE of its predicted entries, else '-' (measured entries carry the host mismatch instead)."""
-        adapted = self.meta.get("adapted")
+        adapted, checked = self.meta.get("adapted"), self.meta.get("validation")
+        if isinstance(checked, dict) and _finite(checked.get("mape_pct")) and _finite(checked.get("within_10pct")):
+            return (f"{checked['mape_pct']:.1f}% MAPE, {checked['within_10pct']:.0f}% within 10% "
+                    f"({checked.get('networks', '?')} nets held out)")
         if isinstance(adapted, dict) and _finite(adapted.get("heldout_mape_pct")):
             return f"{adapted['heldout_mape_pct']:.1f}% (whole networks, {adapted.get('fitted_on', '?')} nets)"
         errors = [float(e.extra["heldout_mape_pct"]) for e in self.entries.values()

@@ -63,9 +63,10 @@ class SearchContext:
         self.config = config
         self.space = load_space(config.space)
         self.table = load_table(config.device)
-        from nas.latency.host import warn_if_foreign
+        from nas.latency.host import is_foreign, warn_if_foreign
 
         warn_if_foreign(self.table)
+        self.foreign_table = is_foreign(self.table)
         missing = self.table.missing(self.space.layers())
         if missing:
             raise NasError(f"table {config.device!r} lacks {len(missing)} layer(s) of space {config.space!r}, e.g. "

@@ -343,7 +343,8 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
                    "accuracies": [c.samples[top][seed] for seed in sorted(c.samples[top])], "latency_ms": c.latency_ms,
                    "latency_ms_by_device": context.latencies(c.arch), **_cost(c.arch),
                    "latency_sources": context.table.breakdown(c.arch),
-                   "latency_error_bar_ms": context.table.error_bar(c.arch)} for c in result.front],
+                   "latency_error_bar_ms": context.table.error_bar(c.arch, context.foreign_table)}
+                  for c in result.front],
         "baseline": result.baseline, "candidates": len(result.candidates), "infeasible_rejected": result.infeasible,
         "seconds": result.seconds, "training_seconds": result.training_seconds,
         "overhead_fraction": max(0.0, 1 - result.training_seconds / result.seconds) if result.seconds else 0.0,
