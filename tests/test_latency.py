@@ -639,3 +639,54 @@ def test_whole_networks_in_a_bundle_calibrate_the_imported_table(tmp_path: Path,
     for arch in networks:  # measured whole: predicted exactly
         assert table.predict(arch) == pytest.approx(timed[str(arch)]["ms"])
     assert load_table(tmp_path / "board.json").meta["measured_networks"] == table.meta["measured_networks"]
+
+
+def test_the_runner_combines_two_sweeps_and_settles_a_disagreement_with_a_third() -> None:
+    from nas.latency.ortbench import two_sweeps
+
+    def timing(ms: float, steady: int = 5) -> dict:
+        return {"ms": ms, "spread": 0.01, "n": 10, "steady": steady, "chunks": 8}
+
+    agreeing = iter([timing(1.01)])
+    combined = two_sweeps(timing(1.0), lambda factor: next(agreeing))
+    assert combined["measurements"] == [1.0, 1.01] and combined["ms"] == pytest.approx(1.005) and combined["n"] == 20
+    asked = []
+    later = iter([timing(1.3), timing(1.02)])
+
+    def again(factor: float) -> dict:
+        asked.append(factor)
+        return next(later)
+
+    combined = two_sweeps(timing(1.0), again)
+    assert asked == [1.0, 2.0] and combined["measurements"] == [1.0, 1.3, 1.02] and combined["ms"] == 1.02
+    unsteady = iter([timing(1.0, steady=1), timing(1.0)])
+    assert len(two_sweeps(timing(1.0), lambda factor: next(unsteady))["measurements"]) == 3
+
+
+def test_the_runner_measures_in_two_sweeps_and_resumes_in_the_second(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = tmp_path / "bundle"
+    layers = _few_layers(3)
+    manifest = json.loads(write_bundle(layers, bundle, ["shufflenet_v2"], show_progress=False).read_text())
+    keys = sorted(layers)
+    partial = {keys[0]: {"ms": 0.5, "spread": 0.01, "n": 7, "steady": 5, "chunks": 8, "measurements": [0.5, 0.5]},
+               keys[1]: {"ms": 0.4, "spread": 0.01, "n": 7, "steady": 5, "chunks": 8, "measurements": [0.4]},
+               keys[2]: {"ms": 0.3, "spread": 0.01, "n": 7, "steady": 5, "chunks": 8, "measurements": [0.3]}}
+    (tmp_path / "results.json.partial").write_text(json.dumps({"bundle_id": manifest["bundle_id"], "results": partial}))
+    out = tmp_path / "results.json"
+    run = subprocess.run([sys.executable, str(bundle / "runner.py"), "--out", str(out), "--target-seconds", "0.02"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "sweep 2 of 2" in run.stderr
+    results = json.loads(out.read_text())["results"]
+    assert results[keys[0]] == partial[keys[0]], "a key both sweeps measured is not timed again"
+    assert all(len(results[k]["measurements"]) >= 2 and results[k]["measurements"][0] == partial[k]["ms"]
+               for k in keys[1:])
+    monkeypatch.setattr("nas.latency.bundle.table_path", lambda device: tmp_path / f"{device}.json")
+    table = import_results(out, "board", bundle)
+    assert all(len(e.extra["measurements"]) >= 2 for e in table.entries.values())
+    document = json.loads(out.read_text())
+    document["results"][keys[0]]["measurements"] = [0.5, float("nan")]
+    out.write_text(json.dumps(document))
+    with pytest.raises(TableError, match="measurements"):
+        import_results(out, "board", bundle)

@@ -32,7 +32,7 @@ from nas import __version__
 from nas.arch import Layer
 from nas.latency.hwnasbench import skip_conv_layers
 from nas.latency.measure import REFERENCE_LAYER, Runtime, Timer
-from nas.latency.ortbench import MIN_STEADY, Timing, host_description
+from nas.latency.ortbench import AGREEMENT, MIN_STEADY, Timing, host_description
 from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, now, table_path
 from nas.progress import progress
 from nas.space import available_baselines, load_space, resolve_arch
@@ -40,8 +40,6 @@ from nas.space import available_baselines, load_space, resolve_arch
 log = logging.getLogger(__name__)
 SCATTER_LIMIT = 0.10
 """Entries whose inter-quartile spread of chunk ratios exceeds this are measured again."""
-AGREEMENT = 0.03
-"""Two sweeps' measurements of a key closer than this (relative) are averaged; otherwise a third decides."""
 
 
 def _steady_enough(entry: Entry) -> bool:

@@ -139,6 +139,11 @@ def check_results(results: dict[str, Any], where: str) -> None:
             raise TableError(f"{where}: result {key!r}: spread must be a finite number >= 0, got {spread!r}")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise TableError(f"{where}: result {key!r}: n must be a positive integer, got {n!r}")
+        measurements = timing.get("measurements", [timing["ms"]])
+        if not isinstance(measurements, list) or not 1 <= len(measurements) <= 3:
+            raise TableError(f"{where}: result {key!r}: measurements must be a list of 1-3 timings (the sweeps)")
+        for value in measurements:
+            _positive_ms(value, f"{where}: result {key!r}: measurements")
 
 
 def import_results(results_path: str | Path, device: str, bundle: str | Path) -> LatencyTable:
@@ -181,9 +186,11 @@ def import_results(results_path: str | Path, device: str, bundle: str | Path) ->
         units = 1.0
     for key, timing in results["results"].items():
         ms = max(float(timing["ms"]) * units - table.overhead_ms, 0.0)
+        sweeps = {"measurements": [max(float(v) * units - table.overhead_ms, 0.0) for v in timing["measurements"]]} \
+            if "measurements" in timing else {}
         table.set_entry(key, Entry(ms, float(timing["spread"]), int(timing["n"]), "measured",
                                    {"source": "bundle runner", "bundle_id": manifest["bundle_id"],
-                                    "date": results.get("created", now())}))
+                                    "date": results.get("created", now()), **sweeps}))
     table.meta["spaces"] = sorted(set(table.meta.get("spaces", [])) | set(manifest["spaces"]))
     table.meta["updated"] = now()
     _calibrate_on_networks(table, results, manifest, units)

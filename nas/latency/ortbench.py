@@ -51,6 +51,9 @@ STEADY_TOLERANCE = 1.2
 1.15x of the fastest, slow state 1.5-2x)."""
 MIN_STEADY = 3
 """Fewer steady chunks than this and a timing falls back to every chunk (and reports it)."""
+AGREEMENT = 0.03
+"""Two sweeps' measurements of a key closer than this (relative) are averaged; otherwise a third decides (the
+rule of ``nas latency build`` and of the bundle runner alike)."""
 
 
 @dataclass(frozen=True)
@@ -255,8 +258,28 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def run_bundle(bundle_dir: str, out_path: str, threads: int, target_s: float) -> dict:
-    """Measure every model listed in a bundle's manifest and write the results JSON."""
+def two_sweeps(first: dict, again: Callable[[float], dict]) -> dict:
+    """One key's result from its first sweep's timing and more, by the build's rule: a second timing; a third
+    (twice as long) when the two differ by more than :data:`AGREEMENT` or either saw too few steady chunks; the
+    median of them (of two, the mean). ``again(target_factor)`` times the key once more."""
+    timings = [first, again(1.0)]
+    disagree = abs(timings[1]["ms"] / max(first["ms"], 1e-12) - 1) > AGREEMENT
+    if disagree or min(t["steady"] for t in timings) < MIN_STEADY:
+        timings.append(again(2.0))
+    values = [t["ms"] for t in timings]
+    ms = float(np.median(values))
+    return {"ms": ms, "spread": float(np.median([t["spread"] for t in timings])), "n": sum(t["n"] for t in timings),
+            "steady": max(t["steady"] for t in timings), "chunks": sum(t["chunks"] for t in timings),
+            "measurements": values}
+
+
+def run_bundle(bundle_dir: str, out_path: str, threads: int, target_s: float, passes: int = 2) -> dict:
+    """Measure every model listed in a bundle's manifest and write the results JSON.
+
+    With ``passes=2`` (the default, as ``nas latency build``) every layer is timed in two sweeps, minutes apart,
+    and a third timing settles a key whose two disagree (:func:`two_sweeps`): one slow spell of the device
+    cannot decide an entry. Results are written after every timing, so an interrupted run resumes where it
+    stopped, in either sweep."""
     import onnxruntime as ort
 
     with open(os.path.join(bundle_dir, "manifest.json")) as handle:
@@ -278,12 +301,31 @@ def run_bundle(bundle_dir: str, out_path: str, threads: int, target_s: float) ->
         if sha256_file(path) != item["sha256"]:
             raise SystemExit(f"runner: {item['file']} does not match the manifest (corrupt copy?)")
         timing = time_onnx(path, tuple(item["input_shape"]), reference, threads, target_s=target_s)
-        results[key] = asdict(timing)
+        results[key] = {**asdict(timing), **({"measurements": [timing.ms]} if passes == 2 else {})}
         _write_json(out_path + ".partial", {"bundle_id": manifest["bundle_id"], "results": results, "networks": {}})
         elapsed = time.time() - started
-        eta = elapsed / i * (len(entries) - i)
-        print(f"\r[{i}/{len(entries)}] {elapsed:6.0f}s elapsed, ETA {eta:6.0f}s", end="", file=sys.stderr, flush=True)
+        per_key = elapsed / i
+        eta = per_key * (len(entries) - i) + (per_key * len(entries) if passes == 2 else 0)  # + the whole second sweep
+        sweep = " sweep 1 of 2" if passes == 2 else ""
+        print(f"\r[{i}/{len(entries)}{sweep}] {elapsed:6.0f}s elapsed, ETA {eta:6.0f}s", end="", file=sys.stderr,
+              flush=True)
     print(file=sys.stderr)
+    second = [key for key in sorted(entries) if passes == 2 and len(results[key].get("measurements", [])) == 1]
+    started = time.time()
+    for i, key in enumerate(second, 1):
+        item = entries[key]
+        path = os.path.join(bundle_dir, item["file"])
+
+        def again(factor: float, path: str = path, shape: tuple = tuple(item["input_shape"])) -> dict:
+            return asdict(time_onnx(path, shape, reference, threads, target_s=target_s * factor))
+
+        results[key] = two_sweeps(results[key], again)
+        _write_json(out_path + ".partial", {"bundle_id": manifest["bundle_id"], "results": results, "networks": {}})
+        elapsed = time.time() - started
+        print(f"\r[{i}/{len(second)} sweep 2 of 2] {elapsed:6.0f}s elapsed, ETA {elapsed / i * (len(second) - i):6.0f}s",
+              end="", file=sys.stderr, flush=True)
+    if second:
+        print(file=sys.stderr)
     networks: dict[str, dict] = _partial_results(out_path, manifest["bundle_id"], "networks")
     for text, item in sorted(manifest.get("networks", {}).items()):  # whole networks, after every layer
         if text in networks:
@@ -344,8 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results.json", help="results file to write")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
     parser.add_argument("--target-seconds", type=float, default=0.3, help="timing per model (default 0.3 s)")
+    parser.add_argument("--passes", type=int, choices=(1, 2), default=2,
+                        help="2 (default): every layer in two sweeps, a third timing where they disagree by > 3 %%, "
+                             "as nas latency build does; 1: one sweep, half the time, less steady on a busy device")
     args = parser.parse_args(argv)
-    document = run_bundle(args.bundle, args.out, args.threads, args.target_seconds)
+    document = run_bundle(args.bundle, args.out, args.threads, args.target_seconds, args.passes)
     print(f"wrote {args.out}: {len(document['results'])} models, bundle {document['bundle_id']}")
     return 0
 
