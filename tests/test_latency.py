@@ -690,3 +690,22 @@ def test_the_runner_measures_in_two_sweeps_and_resumes_in_the_second(tmp_path: P
     out.write_text(json.dumps(document))
     with pytest.raises(TableError, match="measurements"):
         import_results(out, "board", bundle)
+
+
+def test_no_prediction_falls_below_the_floor_and_a_fit_that_would_is_refused() -> None:
+    from nas.latency.table import PREDICTION_FLOOR
+    from nas.latency.validate import Sample, apply_calibration
+
+    table = _table()
+    raw = table.raw_sum(ARCH)
+    table.meta["calibration"] = {"scale": 0.2, "offset_ms": 0.0}  # 0.2 x the sum: faster than physics allows
+    assert table.predict(ARCH) == pytest.approx(PREDICTION_FLOOR * raw)
+    assert table.compile().predict([ARCH])[0] == pytest.approx(PREDICTION_FLOOR * raw)
+    assert table.below_floor([ARCH]) is not None
+    fitted = _table()
+    sample = Sample(ARCH, raw, raw, raw, 0.0)
+    with pytest.raises(TableError, match="below 0.5 x its layers' sum"):
+        apply_calibration(fitted, {"scale": 0.2, "offset_ms": 0.0}, [sample], ["x"], 0, save=False)
+    assert "calibration" not in fitted.meta, "a refused fit leaves the table as it was"
+    apply_calibration(fitted, {"scale": 0.9, "offset_ms": 0.0}, [sample], ["x"], 0, save=False)
+    assert fitted.predict(ARCH) == pytest.approx(0.9 * raw)

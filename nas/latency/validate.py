@@ -25,7 +25,7 @@ from nas.fileio import atomic_write_text
 from nas.latency.build import open_table
 from nas.latency.measure import Runtime
 from nas.latency.ortbench import host_description
-from nas.latency.table import LatencyTable, TableError, now, weight_mb
+from nas.latency.table import PREDICTION_FLOOR, LatencyTable, TableError, now, weight_mb
 from nas.progress import progress
 from nas.stats import error_report
 
@@ -218,6 +218,18 @@ def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int =
 def apply_calibration(table: LatencyTable, calibration: dict[str, Any], samples: list[Sample], spaces: list[str],
                       seed: int | str, save: bool = True) -> None:
     """Put ``calibration`` with its provenance into the table's metadata; write the table unless ``save`` is False."""
+    before = table.meta.get("calibration")
+    table.meta["calibration"] = calibration
+    crossing = table.below_floor([s.arch for s in samples])
+    if crossing is not None:
+        if before is None:
+            table.meta.pop("calibration")
+        else:
+            table.meta["calibration"] = before
+        arch, calibrated, raw = crossing
+        raise TableError(f"the fitted calibration would predict {calibrated:.3f} ms for {arch.id}, below "
+                         f"{PREDICTION_FLOOR:g} x its layers' sum ({raw:.3f} ms), which no measured network comes near; "
+                         "refused: fit on more networks, or on networks closer in size to this one")
     table.meta["calibration"] = {**calibration, "fitted_on": len(samples), "spaces": spaces, "seed": seed,
                                  "date": now(), "model": "end_to_end = offset_ms + scale * overhead_ms + "
                                                          "sum over layers of (scale_by_kind[kind] * entry + "
