@@ -13,7 +13,7 @@ Labels:
   widths and resolutions) is also ``extrapolated``: its error is unknown, and an arch with one has no
   error bar (``LatencyTable.error_bar`` returns None);
 * the networks HELP timed have a 100-class head; the table's networks have 10 classes (the spaces' head):
-  the 20 measured networks are recorded under their 10-class arch, whose head is 0.3 % of the MACs.
+  the 20 measured networks are recorded under their 10-class arch, whose MACs differ by 0.15-0.35 %.
 
 Batch 32/64 tables predict the time of a whole batch (``meta.batch``).
 
