@@ -85,12 +85,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    import torch
-
     from nas.arch import arch_to_yaml
     from nas.data import load_cifar10
+    from nas.fileio import atomic_write_text
     from nas.space import resolve_arch
-    from nas.train import Fidelity, evaluate_test, recommended_recipe, set_threads, train
+    from nas.train import Fidelity, evaluate_test, recommended_recipe, save_weights, set_threads, train
 
     arch = resolve_arch(args.arch)
     for option in ("threads", "batch_size"):
@@ -113,10 +112,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         result.test_accuracy = evaluate_test(model, data, fidelity.resolution or arch.resolution)
     out = Path(args.out or f"runs/train_{arch.id}_{fidelity.label()}_s{args.seed}")
     out.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "weights.pt")
-    (out / "arch.yaml").write_text(arch_to_yaml(arch))
+    save_weights(model, out / "weights.pt")
+    atomic_write_text(out / "arch.yaml", arch_to_yaml(arch))
     metrics = {**result.to_json(), "data": data.source}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     test = f", test {result.test_accuracy * 100:.2f}%" if result.test_accuracy is not None else ""
     print(f"val {result.accuracy * 100:.2f}%{test} at {fidelity.label()} in {result.seconds:.0f}s "
           f"({result.images_per_second:.0f} img/s); wrote {out}")

@@ -27,8 +27,8 @@ from nas.model import arch_cost, build
 from nas.onnx_io import export_onnx, max_abs_difference
 from nas.progress import Stages
 from nas.search.config import SearchConfig
-from nas.search.context import SearchContext, save_weights
-from nas.train import Fidelity, evaluate_test
+from nas.search.context import SearchContext
+from nas.train import Fidelity, evaluate_test, save_weights
 
 log = logging.getLogger(__name__)
 PARITY_TOLERANCE = 1e-4

@@ -4,7 +4,7 @@
 | --- | --- | --- |
 | ``macs``, ``params`` | free | counts from the arch |
 | ``naswot``, ``synflow``, ``grad_norm``, ``snip``, ``jacov`` | zero-cost | untrained-net proxies on a fixed minibatch |
-| ``rung0``, ``rung1`` | training | the default search's rungs (``nas.search.config.DEFAULT_RUNGS``) |
+| ``rung0``, ``rung1`` | training | the default search's rungs (``nas.train.DEFAULT_RUNGS``) |
 | ``tabular`` | tabular | NAS-Bench-Macro's published 50-epoch accuracy |
 
 Combinations (:mod:`nas.accuracy.combined`) are built from these. Add an estimator: a class with
@@ -58,7 +58,7 @@ def make_estimator(name: str, data=None, seed: int = 0) -> Estimator:  # noqa: A
         images, labels = proxy_batch(data, seed=seed)
         return ZeroCostEstimator(name, images, labels, seed)
     from nas.accuracy.trained import TrainedEstimator
-    from nas.search.config import DEFAULT_RUNGS
+    from nas.train import DEFAULT_RUNGS
 
     return TrainedEstimator(name, data, DEFAULT_RUNGS[TRAINING.index(name)], seed)
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from nas.errors import NasError
-from nas.train import Fidelity
+from nas.train import DEFAULT_RUNGS, Fidelity
 
 SAMPLERS = ("nsga2", "tpe", "random")
 ACCURACY_SOURCES = ("train", "tabular")
@@ -45,16 +45,6 @@ def parse_budget(text: str | float) -> float:
     if not 0 < ms < 1e9:
         raise ConfigError(f"budget must be positive and finite, got {text!r}")
     return ms
-
-
-DEFAULT_RUNGS = (
-    Fidelity(epochs=2, subset=2_000, batch_size=32, val_size=1_000, lr=0.02, resolution=16),
-    Fidelity(epochs=2, subset=3_000, batch_size=32, val_size=1_000, lr=0.03),
-)
-"""Rung 0 screens every feasible candidate at half resolution (16 px: 2.5x cheaper per image, so 2x the
-steps of a 32 px epoch for less time); rung 1 re-trains the best 1/eta at the arch's own resolution.
-Learning rates from a sweep on real CIFAR-10: at 62-250 steps, 0.1-0.2 left deep archs at chance and
-0.02-0.05 learned (docs/DESIGN_NOTES.md, "Accuracy and fidelity")."""
 
 
 BEFORE_SCREENING = {"screen": "none"}

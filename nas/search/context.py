@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from nas.arch import Arch, Layer, parse_arch
 from nas.data import Dataset, load_cifar10
@@ -27,7 +25,7 @@ from nas.search.config import SearchConfig
 from nas.search.pool import TrainingPool, default_threads
 from nas.space import SearchSpace, load_space
 from nas.stats import pooled_sd
-from nas.train import EpochCallback, Fidelity, train
+from nas.train import EpochCallback, Fidelity, save_weights, train
 
 log = logging.getLogger(__name__)
 
@@ -296,17 +294,3 @@ def baseline_strings() -> set[str]:
     from nas.space import available_baselines, resolve_arch
 
     return {str(resolve_arch(name)) for name in available_baselines()}
-
-
-def save_weights(model: Any, path: Path) -> None:
-    """state_dict on the CPU, written atomically (loadable with ``torch.load(weights_only=True)``)."""
-    import tempfile
-
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)

@@ -63,8 +63,7 @@ def train_and_report(arch_text: str, data: Dataset, fidelity: Fidelity, seed: in
     weights written when asked (not for a diverged training), the official test set scored when asked
     (``nas confirm``'s final report; the search itself never looks at it)."""
     from nas.arch import parse_arch
-    from nas.search.context import save_weights
-    from nas.train import evaluate_test, train
+    from nas.train import evaluate_test, save_weights, train
 
     arch = parse_arch(arch_text)
     result, model = train(arch, data, fidelity, seed=seed)

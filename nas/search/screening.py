@@ -116,7 +116,7 @@ def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
     from dataclasses import asdict
 
     from nas.accuracy.measured import blend_name, describe
-    from nas.search.config import DEFAULT_RUNGS
+    from nas.train import DEFAULT_RUNGS
 
     default_rungs = config.rungs == [asdict(f) for f in DEFAULT_RUNGS]
     top = len(config.rungs) - 1
