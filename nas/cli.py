@@ -122,13 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-RESUMABLE_CHANGES = ("trials", "workers", "threads", "data", "address")
-"""What a resumed run may change: how much more to do and where it runs, never what it searches or how."""
-
-
 def cmd_search(args: argparse.Namespace) -> int:
-    from dataclasses import fields as dc_fields
-
     from nas.search.config import SearchConfig
     from nas.search.run import run_search
     from nas.train import set_threads
@@ -147,18 +141,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         config.name = args.name  # a rerun gets its own name (default: a fresh time stamp)
     else:
         config = SearchConfig()
-    for f in dc_fields(SearchConfig):
-        value = getattr(args, f.name, None)
-        if value is None or f.name == "rungs" or (resume and f.name in ("name", "runs_dir")):
-            continue
-        if resume and value != getattr(config, f.name):
-            if f.name not in RESUMABLE_CHANGES:
-                raise NasError(f"--{f.name.replace('_', '-')} {value} conflicts with the run's {f.name} "
-                               f"{getattr(config, f.name)}: a resumed run keeps its configuration (only "
-                               f"{', '.join('--' + n for n in RESUMABLE_CHANGES)} may change); start a new run with "
-                               f"--config {config.run_dir / 'config.yaml'} --name NEW")
-            print(f"resuming with --{f.name} {value} (was {getattr(config, f.name)})", file=sys.stderr)
-        setattr(config, f.name, value)
+    options = {name: getattr(args, name, None) for name in SearchConfig.option_names()}
+    for note in config.override(options, resume):
+        print(note, file=sys.stderr)
     if (config.backend == "ray" or config.accuracy == "tabular") and args.screen is None and not resume \
             and not args.config:
         config.screen = "none"  # Ray Tune screens by rung-0 training (ASHA); a tabular run looks up in seconds

@@ -47,6 +47,10 @@ def parse_budget(text: str | float) -> float:
     return ms
 
 
+RESUMABLE_CHANGES = ("trials", "workers", "threads", "data", "address")
+"""What a resumed run may change: how much more to do and where it runs, never what it searches or how."""
+
+
 BEFORE_SCREENING = {"screen": "none"}
 """Values a saved config.yaml without these fields ran with: such a run trained every candidate at rung 0."""
 
@@ -155,6 +159,28 @@ class SearchConfig:
             raise ConfigError(f"run name {self.name!r} may only hold letters, digits, '_', '-', '.', and must not "
                               "start with '.' or '-' (a run stays inside its runs folder)")
         return self
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The options a command line may set (every field but the rung ladder, which only a config file holds)."""
+        return [f.name for f in fields(cls) if f.name != "rungs"]
+
+    def override(self, options: dict[str, Any], resume: bool = False) -> list[str]:
+        """Set the options given (None: not given). A resumed run keeps its name and folder, and refuses a change
+        outside :data:`RESUMABLE_CHANGES` (decision record 0006); returns a note per change it makes."""
+        notes = []
+        for name, value in options.items():
+            if value is None or name == "rungs" or (resume and name in ("name", "runs_dir")):
+                continue
+            if resume and value != getattr(self, name):
+                if name not in RESUMABLE_CHANGES:
+                    raise ConfigError(f"--{name.replace('_', '-')} {value} conflicts with the run's {name} "
+                                      f"{getattr(self, name)}: a resumed run keeps its configuration (only "
+                                      f"{', '.join('--' + n for n in RESUMABLE_CHANGES)} may change); start a new "
+                                      f"run with --config {self.run_dir / 'config.yaml'} --name NEW")
+                notes.append(f"resuming with --{name} {value} (was {getattr(self, name)})")
+            setattr(self, name, value)
+        return notes
 
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
