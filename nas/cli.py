@@ -42,7 +42,7 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from nas.model import arch_cost, layer_cost
+    from nas.cost import arch_cost, layer_cost
     from nas.space import resolve_arch
 
     arch = resolve_arch(args.arch)
@@ -67,7 +67,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from nas.model import arch_cost
+    from nas.cost import arch_cost
     from nas.space import load_space
 
     if args.n < 1:
@@ -168,8 +168,8 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
     for stage in stage_estimators(config):
         print(f"  {stage['stage']}: {stage.get('what', stage['estimator'])} ({stage['ranks']})")
     rows = [("acc % (mean)", "seeds", "latency ms", "+-ms", "sources", "MMACs", "params", "id", "arch")]
+    from nas.cost import arch_cost
     from nas.latency.table import load_table
-    from nas.model import arch_cost
 
     table = load_table(config.device)
     from nas.latency.host import is_foreign

@@ -39,8 +39,8 @@ from nas.arch import (
     parse_arch,
     read_arch_file,
 )
+from nas.cost import Cost, arch_cost, layer_cost
 from nas.errors import ArchError, SpaceError
-from nas.model import Cost, arch_cost, layer_cost
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPACES_DIR = REPO_ROOT / "search_spaces"

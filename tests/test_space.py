@@ -196,3 +196,19 @@ def test_malformed_yaml_and_unknown_names(tmp_path: Path) -> None:
         load_space(path)
     with pytest.raises(SpaceError, match="unknown search space 'nope'.*ghost_mbv2"):
         load_space("nope")
+
+
+def test_the_cost_model_spaces_and_latency_look_ups_import_no_torch() -> None:
+    """A board, or a job that only reads tables, has no torch: arch, space, cost and table work without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from nas.space import load_space\n"
+            "from nas.latency.table import load_table\n"
+            "from nas.cost import arch_cost\n"
+            "arch = load_space('ghost_mbv2').sample_random(1, seed=0)[0]\n"
+            "assert load_table('rpi4').predict(arch) > 0 and arch_cost(arch).macs > 0\n"
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))[:3]\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from nas.accuracy.estimator import Score
 from nas.arch import Arch
-from nas.model import arch_cost
+from nas.cost import arch_cost
 
 
 class MacsEstimator:

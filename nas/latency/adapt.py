@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from nas.arch import Arch, Layer
+from nas.cost import layer_cost
 from nas.latency.table import Entry, LatencyTable, TableError, now
-from nas.model import layer_cost
 from nas.stats import nonnegative_least_squares
 
 WORK_TERMS = ("layers", "mmacs", "mparams", "act_mb")

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas.arch import Arch, BlockSpec, HeadSpec, Layer, StemSpec
+from nas.cost import layer_cost
 from nas.latency.table import Entry, LatencyTable, now
-from nas.model import layer_cost
 from nas.space import load_space
 
 DEVICES = {

@@ -48,8 +48,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from nas.arch import Layer, layer_from_key
+from nas.cost import layer_cost
 from nas.latency.table import Entry, LatencyTable, now
-from nas.model import layer_cost
 from nas.stats import nonnegative_least_squares, spearman_rho
 
 FEATURES = ("dense_mmacs", "depthwise_mmacs", "activation_mb", "weight_mb", "weight_mb_beyond_cache", "source_ms",

@@ -78,7 +78,7 @@ class TableError(NasError):
 @functools.cache
 def weight_mb(key: str) -> float:
     """Float32 weight megabytes of the layer a key names (for the calibration's weight term)."""
-    from nas.model import layer_cost
+    from nas.cost import layer_cost
 
     return layer_cost(layer_from_key(key)).params * 4 / 1e6
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas.arch import Arch, Layer, parse_arch
+from nas.cost import arch_cost
 from nas.data import Dataset, load_cifar10
 from nas.errors import NasError
 from nas.fileio import append_line, read_journal
 from nas.latency.table import LatencyTable, load_table, other_tables
-from nas.model import arch_cost
 from nas.progress import progress
 from nas.search.config import SearchConfig
 from nas.search.pool import TrainingPool, default_threads

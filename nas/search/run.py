@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas.arch import Arch, parse_arch
+from nas.cost import arch_cost
 from nas.fileio import FolderLock, atomic_write_text
-from nas.model import arch_cost
 from nas.progress import Stages
 from nas.search.config import ConfigError, SearchConfig
 from nas.search.context import SearchContext, baseline_strings
