@@ -21,10 +21,10 @@ import torch
 from nas.arch import Arch, arch_to_yaml, parse_arch
 from nas.errors import ExportError, NasError
 from nas.fileio import atomic_write_text, read_json_object
+from nas.latency.onnx_io import export_onnx, max_abs_difference
 from nas.latency.ortbench import session, time_callable
 from nas.latency.table import other_tables
 from nas.model import arch_cost, build
-from nas.onnx_io import export_onnx, max_abs_difference
 from nas.progress import Stages
 from nas.search.config import SearchConfig
 from nas.search.context import SearchContext

@@ -10,8 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nas.latency.onnx_io import OPSET, export_onnx, max_abs_difference
 from nas.model import build
-from nas.onnx_io import OPSET, export_onnx, max_abs_difference
 from nas.space import available_spaces, load_space
 
 

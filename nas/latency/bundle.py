@@ -24,8 +24,8 @@ from nas.arch import Arch, Layer
 from nas.blocks import build_layer
 from nas.latency import ortbench
 from nas.latency.measure import REFERENCE_LAYER, reference_layer
+from nas.latency.onnx_io import to_onnx_bytes
 from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, now, table_path
-from nas.onnx_io import to_onnx_bytes
 from nas.progress import progress
 
 MANIFEST_SCHEMA = "nas.bundle_manifest/1"

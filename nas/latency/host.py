@@ -51,9 +51,9 @@ def warn_if_foreign(table: LatencyTable) -> None:
 
 def time_networks_here(archs: list[Arch], target_s: float = 1.0, threads: int = 1) -> list[float]:
     """Median end-to-end ms per arch: ONNX Runtime CPU, batch 1, ``threads`` threads (the tables' protocol)."""
+    from nas.latency.onnx_io import export_onnx
     from nas.latency.ortbench import session, time_callable
     from nas.model import build
-    from nas.onnx_io import export_onnx
     from nas.progress import progress
 
     out = []

@@ -25,9 +25,9 @@ from torch import nn
 from nas.arch import Arch, Layer, layer_from_key
 from nas.blocks import build_layer
 from nas.errors import NasError
+from nas.latency.onnx_io import deployable, to_onnx_bytes
 from nas.latency.ortbench import Reference, Timing, overhead_model, session, time_onnx, time_relative
 from nas.model import build
-from nas.onnx_io import deployable, to_onnx_bytes
 
 RUNTIMES = ("ort-cpu", "ort-cuda", "torch-cpu", "torch-cuda")
 
