@@ -1,0 +1,40 @@
+"""The package's import graph is layered (docs/ARCHITECTURE.md): no module imports from a layer above its own,
+function-level imports included, so there is no circle either."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "nas"
+LAYERS = ("values", "spaces", "models", "latency", "accuracy", "search", "outputs", "command")
+
+
+def layer_of(module: str) -> int:
+    if module in ("nas.space",):
+        return 1
+    if module in ("nas.blocks", "nas.model", "nas.train", "nas.data"):
+        return 2
+    for prefix, layer in (("nas.latency", 3), ("nas.accuracy", 4), ("nas.search", 5)):
+        if module == prefix or module.startswith(prefix + "."):
+            return layer
+    if module in ("nas.report", "nas.export"):
+        return 6
+    if module in ("nas.cli", "nas.__main__"):
+        return 7
+    return 0  # arch, cost, errors, fileio, stats, vendored, progress
+
+
+def test_no_module_imports_from_a_higher_layer() -> None:
+    upward = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        if module == "nas":
+            continue  # the package facade re-exports the public API
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nas"):
+                if layer_of(node.module) > layer_of(module):
+                    upward.append(f"{module} ({LAYERS[layer_of(module)]}) imports {node.module} "
+                                  f"({LAYERS[layer_of(node.module)]}), line {node.lineno}")
+    assert not upward, "\n".join(upward)
+    assert layer_of("nas.search.run") > layer_of("nas.latency.table") > layer_of("nas.arch")  # the map is live
