@@ -15,12 +15,12 @@ def layer_of(module: str) -> int:
         return 1
     if module in ("nas.blocks", "nas.model", "nas.train", "nas.data"):
         return 2
-    for prefix, layer in (("nas.latency", 3), ("nas.accuracy", 4), ("nas.search", 5)):
+    for prefix, layer in (("nas.latency", 3), ("nas.accuracy", 4), ("nas.search", 5), ("nas.cli", 7)):
         if module == prefix or module.startswith(prefix + "."):
             return layer
     if module in ("nas.report", "nas.export"):
         return 6
-    if module in ("nas.cli", "nas.__main__"):
+    if module == "nas.__main__":
         return 7
     return 0  # arch, cost, errors, fileio, stats, vendored, progress
 

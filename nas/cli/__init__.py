@@ -1,0 +1,86 @@
+"""The ``nas`` command: parses arguments, calls the library, prints; one module per command group.
+
+Every user error (:class:`~nas.errors.NasError`, bad arguments) becomes one line on stderr and exit
+status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from nas.cli import catalog, runs, tables, training
+from nas.cli.common import OneLineParser
+from nas.errors import NasError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="nas", description="Hardware-aware neural architecture search for small CNNs.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for group in (catalog, training, runs, tables):
+        group.register(sub)
+    return parser
+
+
+def _exit_within(seconds: float, status: int) -> None:
+    """Exit at the latest ``seconds`` from now: an interrupt can land while worker processes start or stop, and the
+    interpreter's shutdown would then wait on their pipes for ever. Every finished training is already on disk."""
+    import os
+    import threading
+
+    timer = threading.Timer(seconds, os._exit, (status,))
+    timer.daemon = True
+    timer.start()
+
+
+def _terminate_like_interrupt() -> None:
+    """SIGTERM ends the command like Ctrl-C: through the same cleanup (workers stopped, journals intact), one line."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (called as a library from a thread): leave the handler alone
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = logging.StreamHandler()
+    console.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger().addHandler(console)
+    if argv is None:  # the program, not a call from Python: SIGTERM is ours to handle
+        _terminate_like_interrupt()
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except NasError as exc:
+        sys.stderr.write(f"nas: error: {exc}\n")
+        return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("nas: interrupted (finished work is kept; a search resumes with --resume)\n")
+        if argv is None:  # run as the program, not called from Python: nothing else lives in this process
+            _exit_within(20.0, 130)
+        return 130
+    except OSError as exc:  # disk full, a read-only folder: the system's word, in one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"nas: error: {where}{exc.strerror or exc}; free space or pick a writable folder, "
+                         "then run again (finished work is kept)\n")
+        return 2
+
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
