@@ -112,6 +112,16 @@ def test_a_table_from_another_processor_is_named_with_the_fix() -> None:
     table.meta["processor"] = this_processor()
     assert foreign_host_warning(table) is None
     assert foreign_host_warning(load_table("rpi4")) is None  # a device's table is not a host's
+    from nas.latency.ortbench import host_description, vector_isa
+
+    other = "avx2" if host_description()["vector_isa"] != "avx2" else "avx512"
+    table.meta["vector_isa"] = other
+    message = foreign_host_warning(table)
+    assert message and f"({other})" in message, "the same processor name with another vector ISA is another host"
+    table.meta["vector_isa"] = host_description()["vector_isa"]
+    assert foreign_host_warning(table) is None
+    assert vector_isa({"sse4_2", "avx", "avx2"}) == "avx2" and vector_isa({"asimd"}) == "neon"
+    assert vector_isa(set()) == "unknown"
 
 
 def test_host_networks_are_timed_here_and_adapted(table_dir: Path, monkeypatch: pytest.MonkeyPatch,

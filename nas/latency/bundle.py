@@ -100,7 +100,7 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
 
 MAX_LAYER_MS = 60_000.0
 """No layer of a small CNN takes a minute at batch 1: a larger value is a unit error or a forged file."""
-HOST_FIELDS = ("machine", "processor", "system", "python", "cpus")
+HOST_FIELDS = ("machine", "processor", "system", "python", "cpus", "vector_isa")
 
 
 def _positive_ms(value: Any, where: str, allow_zero: bool = False) -> float:

@@ -30,10 +30,18 @@ def foreign_host_warning(table: LatencyTable) -> str | None:
     """A one-line warning when ``table`` was measured on another processor than this host's, else None."""
     if not table.measured_by_a_host() or not table.meta.get("processor"):
         return None
-    here = this_processor()
-    if table.meta["processor"] == here:
+    from nas.latency.ortbench import host_description
+
+    host = host_description()
+    here, isa = host["processor"], host["vector_isa"]
+    theirs = table.meta.get("vector_isa")
+    if table.meta["processor"] == here and (theirs is None or theirs == isa):
         return None
-    return (f"table {table.device} was measured on {table.meta['processor']}, this host is {here}: its latencies "
+    if theirs and theirs != isa:
+        here, table_on = f"{here} ({isa})", f"{table.meta['processor']} ({theirs})"
+    else:
+        table_on = table.meta["processor"]
+    return (f"table {table.device} was measured on {table_on}, this host is {here}: its latencies "
             f"may be off by a constant factor here; adapt it in about a minute with: nas latency adapt --device "
             f"{table.device}_here --host-networks 10 --from {table.device}")
 

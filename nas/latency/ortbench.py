@@ -238,16 +238,31 @@ def overhead_model(input_shape: tuple[int, ...]) -> bytes:
 def host_description() -> dict[str, str]:
     """What this machine is, as far as the standard library can tell."""
     processor = platform.processor() or ""
+    flags: set[str] = set()
     try:
         with open("/proc/cpuinfo") as handle:
+            named = False
             for line in handle:
-                if line.startswith(("model name", "Model", "Hardware")):
-                    processor = line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                if not named and key.strip() in ("model name", "Model", "Hardware"):
+                    processor, named = value.strip(), True
+                elif not flags and key.strip() in ("flags", "Features"):
+                    flags = set(value.split())
+                if named and flags:
                     break
     except OSError:
         pass
     return {"machine": platform.machine(), "processor": processor, "system": platform.system(),
-            "python": platform.python_version(), "cpus": str(os.cpu_count())}
+            "python": platform.python_version(), "cpus": str(os.cpu_count()), "vector_isa": vector_isa(flags)}
+
+
+def vector_isa(flags: set[str]) -> str:
+    """The widest SIMD extension among a CPU's flags: what a latency table's kernels were timed with."""
+    for flag, name in (("avx512f", "avx512"), ("avx2", "avx2"), ("avx", "avx"), ("sse4_2", "sse4.2"),
+                       ("sve", "sve"), ("asimd", "neon"), ("neon", "neon")):
+        if flag in flags:
+            return name
+    return "unknown"
 
 
 def sha256_file(path: str) -> str:
