@@ -80,7 +80,9 @@ class SearchConfig:
     accuracy: str = "train"
     screen: str = "naswot"
     screen_factor: int = 4
-    screen_weight: float = 0.5
+    screen_weight: float = 1.0
+    """Promotion merit: this share of the screening score's percentile, the rest the rung accuracy's. 1.0 was
+    best on the choice half of bench/accuracy_fidelity.py (docs/decisions/0009)."""
 
     @property
     def screened(self) -> int:

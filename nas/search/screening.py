@@ -1,8 +1,8 @@
 """Screening: a cheap estimator scores many candidates, and only the best of them are trained.
 
 Why: on NAS-Bench-Macro's published 50-epoch accuracies, the NASWOT score of an untrained network
-(about a second each) ranks held-out networks at Spearman 0.92, and a rung-0 training (tens of seconds)
-at 0.07 (``bench/accuracy_fidelity.py``, docs/decisions/0009). So the sampler explores with the cheap
+(about a second each) ranks 48 held-out networks at Spearman 0.92, a rung-0 training (tens of seconds) at
+-0.20 and rung 1 at 0.32 (``bench/accuracy_fidelity.py``, docs/decisions/0009). So the sampler explores with the cheap
 score, ``screen_factor`` candidates for every one that is trained, and training is spent on the
 survivors. The verdict is never the cheap score: the front and the comparison with the baseline are
 trained accuracies.
@@ -98,10 +98,11 @@ def percentiles(values: dict[str, float]) -> dict[str, float]:
 def blended(screen: dict[str, float], trained: dict[str, float], weight: float) -> dict[str, float]:
     """``weight`` x the screening score's percentile + (1 - weight) x the trained accuracy's, within these archs.
 
-    Why a blend: a short training alone ranks noisily (NAS-Bench-Macro rung 1: 0.58), the cheap score alone
-    ranks one space well and another less so (ghost_mbv2: 0.60 against its longer training); their mean
-    percentile ranked the ghost_mbv2 set best (0.81), so promotion to the next rung uses it
-    (``bench/accuracy_fidelity.py``)."""
+    Why a blend with a weight: on NAS-Bench-Macro's 50-epoch truth the rungs rank near chance (rung 0 -0.20,
+    rung 1 0.32 on the held-out half) and NASWOT at 0.92, so the choice half picks weight 1 (the default);
+    against the ghost_mbv2 set's 3-epoch reference, itself a short training, the rungs agree better (0.72) and
+    a weight of 0.25 ranked best (0.84). The weight stays an option (``--screen-weight``), measured by
+    ``bench/accuracy_fidelity.py`` (docs/decisions/0009)."""
     if weight == 0:
         return dict(trained)
     p_screen, p_trained = percentiles({a: screen[a] for a in trained}), percentiles(trained)
@@ -132,7 +133,9 @@ def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
         stages.append({"stage": f"screen {config.screened} candidates, train the best {config.trials}",
                        "estimator": config.screen, "ranks": ranks(config.screen)})
     for rung in range(top):
-        if config.screen != "none" and config.screen_weight > 0:
+        if config.screen != "none" and config.screen_weight == 1:
+            name, what = config.screen, f"{config.screen} score alone (screen_weight 1)"
+        elif config.screen != "none" and config.screen_weight > 0:
             name = blend_name(config.screen_weight, rung) if config.screen == "naswot" else \
                 f"blend({config.screen} {config.screen_weight:g}, rung{rung})"
             what = f"{config.screen_weight:g} x {config.screen} percentile + {1 - config.screen_weight:g} x rung-{rung} " \
