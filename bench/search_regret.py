@@ -12,8 +12,10 @@ percentile of the space's predicted latencies: tight, middle, loose), with ``--s
 * ``most_macs``: the feasible network with the most MACs (free);
 * ``estimator``: the best cheap estimator of ``bench/results/accuracy_fidelity.json`` alone, picking the
   top of ``--trials`` random feasible networks;
-* ``search_trained`` (with ``--trained-seeds K``): the default search with real short trainings on CIFAR-10,
-  for seeds below K at every (device, budget): minutes each, so as many as the time allows.
+* ``search_trained`` (with ``--trained-seeds K``): the default search (NASWOT screening) with real short
+  trainings on CIFAR-10, for seeds below K at every (device, budget): minutes each, so as many as the time
+  allows; ``trained_no_screening`` holds cells measured with the earlier default (rung-0 training of every
+  sampled candidate).
 
 Regret = best feasible 50-epoch accuracy - the returned network's (mean over its codes and seeds).
 Results are kept per cell, so an interrupted run resumes.
@@ -140,8 +142,8 @@ def summarise(cells: dict, devices: list[str]) -> dict:
     for device in devices:
         for budget in BUDGETS:
             rows = [c for k, c in cells.items() if k.startswith(f"{device}/{budget}/")]
-            arms = sorted({a for c in rows for a, v in c.items() if isinstance(v, float)} - {"budget_ms", "best_feasible",
-                                                                                            "search_trained_seconds"})
+            arms = sorted({a for c in rows for a, v in c.items() if isinstance(v, float) and not a.endswith("_seconds")}
+                          - {"budget_ms", "best_feasible"})
             summary[f"{device}/{budget}"] = {arm: {"median_regret_pts": float(np.median([c[arm] for c in rows if arm in c])),
                                                    "cells": sum(arm in c for c in rows)} for arm in arms}
     return summary
