@@ -85,8 +85,7 @@ def main() -> None:
         table, model = adapt_table(name, [(archs[i], float(latency[i])) for i in chosen], sources, keys)
         for key, entry in table.entries.items():
             if key not in seen_keys:
-                entry.extra["extrapolated"] = ("no network with this layer was measured on this device "
-                                               "(HELP's FBNet space): its error is unknown")
+                entry.extra["extrapolated"] = True
         predicted = table.compile().predict([archs[i] for i in rest])
         checked = validation(predicted, latency[rest])
         batch = int(column.rsplit("_", 1)[1]) if column.endswith(("_1", "_32", "_64")) else 1
@@ -95,7 +94,9 @@ def main() -> None:
             "source": "HELP (Lee et al., NeurIPS 2021): end-to-end FBNet latencies, data/help_fbnet (MIT)",
             "timing": f"adapted from {NETWORKS} of HELP's whole-network measurements (seed {SEED}); "
                       + ("latency of a batch of " + str(batch) if batch > 1 else "batch 1"),
-            "validation": {**checked, "on": f"the other {len(rest)} HELP networks of this device"}})
+            "validation": {**checked, "on": f"the other {len(rest)} HELP networks of this device"},
+            "extrapolated": "entries marked extrapolated are layers no measured network of this device had (HELP's "
+                            "networks cover one space, FBNet): their error is unknown"})
         path = table.save(TABLES_DIR / f"{name}.json")
         extrapolated = sum(1 for e in table.entries.values() if e.extra.get("extrapolated"))
         report = {"device": name, "description": description, "help_column": f"{column}_ms", "fitted_on": NETWORKS,

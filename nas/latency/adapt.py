@@ -188,9 +188,7 @@ def adapt_table(device: str, measurements: list[tuple[Arch, float]], sources: li
     weights = np.zeros(len(names))
     weights[list(model.columns)] = model.coef[:-1]
     source_w, term_w = weights[: len(sources)], weights[len(sources):]
-    extra = {"model": "adapted: " + " + ".join(f"{w:.4g} x {n}" for n, w in zip(names, weights) if w),
-             "heldout_mape_pct": model.loo_mape_pct, "heldout_within_10pct": model.loo_within_10pct,
-             "fitted_on": model.fitted_on, "date": now()}
+    extra = {"heldout_mape_pct": model.loo_mape_pct}  # the model, its date and fit are in meta.adapted, once
     entries = {}
     for key, layer in keys.items():
         if not all(key in s.entries for s in sources):
@@ -204,7 +202,8 @@ def adapt_table(device: str, measurements: list[tuple[Arch, float]], sources: li
             "calibration": {"scale": 1.0, "offset_ms": min(constant, 0.0),
                             "note": "the adapted model's constant where it is negative (a source's offset)"},
             "timing": f"adapted from {model.fitted_on} whole-network measurements (nas latency adapt)",
-            "adapted": {"sources": [s.device for s in sources], "weights": model.weights(),
+            "adapted": {"sources": [s.device for s in sources], "weights": model.weights(), "date": now(),
+                        "model": "adapted: " + " + ".join(f"{w:.4g} x {n}" for n, w in zip(names, weights) if w),
                         "heldout_mape_pct": model.loo_mape_pct, "heldout_within_10pct": model.loo_within_10pct,
                         "fitted_on": model.fitted_on, "candidates_heldout_mape_pct": model.tried},
             "measured_networks": {str(a): ms for a, ms in measurements}}
