@@ -96,8 +96,11 @@ def score_all(archs: list[str], names: list[str], cache: Path, data) -> None:  #
     scores = read_caches([str(cache)])
     estimators = {name: make_estimator(name, data) for name in names}
     started = time.perf_counter()
+    todo = [a for a in archs if any(a not in scores.get(name, {}) for name in names)]
+    scored = 0
     for i, text in enumerate(archs):
         arch = parse_arch(text)
+        scored += text in todo
         for name, estimator in estimators.items():
             if text in scores.get(name, {}):
                 continue
@@ -108,8 +111,9 @@ def score_all(archs: list[str], names: list[str], cache: Path, data) -> None:  #
         tmp.write_text(json.dumps(scores) + "\n")
         os.replace(tmp, cache)
         elapsed = time.perf_counter() - started
-        print(f"{i + 1}/{len(archs)} archs scored, {elapsed / 60:.1f} min, ETA "
-              f"{elapsed / (i + 1) * (len(archs) - i - 1) / 60:.1f} min", file=sys.stderr, flush=True)
+        eta = elapsed / scored * (len(todo) - scored) if scored else 0.0  # the rate of archs scored here, not cached
+        print(f"{i + 1}/{len(archs)} archs scored ({len(todo)} not cached), {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min",
+              file=sys.stderr, flush=True)
 
 
 def bootstrap(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, list[float]]:
