@@ -41,7 +41,7 @@ from nas.latency.build import layers_for  # noqa: E402
 from nas.latency.hwnasbench import OPS, fbnet_arch, read_layers  # noqa: E402
 from nas.latency.table import load_table  # noqa: E402
 from nas.space import available_spaces  # noqa: E402
-from nas.stats import spearman_rho  # noqa: E402
+from nas.stats import error_report  # noqa: E402
 from nas.vendored import HELP_FBNET, HW_NAS_BENCH  # noqa: E402
 
 SOURCES = ("rpi4", "pixel3")
@@ -62,9 +62,9 @@ REPORTS = TABLES_DIR / "reports"
 
 
 def validation(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
-    error = np.abs(predicted - measured) / measured
-    return {"networks": len(measured), "spearman": round(spearman_rho(predicted, measured), 4),
-            "mape_pct": round(float(error.mean() * 100), 2), "within_10pct": round(float((error <= 0.1).mean() * 100), 1)}
+    report = error_report(predicted, measured)
+    return {"networks": report["n"], "spearman": round(report["spearman_rho"], 4),
+            "mape_pct": round(report["mape_pct"], 2), "within_10pct": round(report["within_10pct"], 1)}
 
 
 def main() -> None:

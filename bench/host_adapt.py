@@ -33,16 +33,15 @@ from nas.cli import main as nas  # noqa: E402
 from nas.latency.host import this_processor, time_networks_here  # noqa: E402
 from nas.latency.table import load_table  # noqa: E402
 from nas.space import available_spaces, load_space  # noqa: E402
-from nas.stats import spearman_rho  # noqa: E402
+from nas.stats import error_report  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "host_adapt.json"
 
 
 def judged(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
-    error = np.abs(predicted - measured) / measured
-    return {"within_10pct": float((error <= 0.1).mean() * 100), "mape_pct": float(error.mean() * 100),
-            "spearman": spearman_rho(predicted, measured), "median_measured_over_predicted":
-            float(np.median(measured / predicted))}
+    report = error_report(predicted, measured)
+    return {"within_10pct": report["within_10pct"], "mape_pct": report["mape_pct"], "spearman": report["spearman_rho"],
+            "median_measured_over_predicted": float(np.median(measured / predicted))}
 
 
 def main() -> None:

@@ -40,6 +40,13 @@ def spearman_rho(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def mid_rank_percentile(ordered: list[float], value: float) -> float:
+    """``value``'s percentile within the sorted ``ordered``, ties sharing their middle rank, in [0, 1]."""
+    import bisect
+
+    return (bisect.bisect_left(ordered, value) + bisect.bisect_right(ordered, value)) / 2 / len(ordered)
+
+
 def error_report(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
     """% within +-5 % and +-10 %, MAPE, RMSE (ms), Kendall tau, Spearman rho of predicted vs measured."""
     predicted, measured = np.asarray(predicted, float), np.asarray(measured, float)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Sequence
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from nas.accuracy.estimator import Estimator, Score
 from nas.arch import Arch
+from nas.stats import mid_rank_percentile
 
 
 class RankEnsemble:
@@ -33,9 +33,7 @@ class RankEnsemble:
                        for c in self.components}
 
     def percentile(self, name: str, value: float) -> float:
-        ranked = self.sorted[name]
-        low, high = bisect.bisect_left(ranked, value), bisect.bisect_right(ranked, value)
-        return (low + high) / 2 / len(ranked)
+        return mid_rank_percentile(self.sorted[name], value)
 
     def combine(self, values: dict[str, float]) -> float:
         return float(np.mean([self.percentile(name, v) for name, v in values.items()]))

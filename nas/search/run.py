@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas.accuracy import FREE
 from nas.arch import Arch, parse_arch
 from nas.cost import arch_cost
 from nas.fileio import FolderLock, atomic_write_text
@@ -131,8 +132,8 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
     stages = Stages(2 + max(top, 1) + (screening is not None), show_progress)
     try:
         if screening is not None:
-            stages.begin(f"screening {config.screened} feasible candidates by {screening.name} "
-                         f"({SCREEN_WHAT.get(screening.name, screening.name)})")
+            stages.begin(f"screening {config.screened} feasible candidates by {screening.name} ("
+                         + ("free" if screening.name in FREE else "zero-cost, about a second each") + ")")
         else:
             stages.begin(f"screening {config.trials} feasible candidates at rung 0 ({context.fidelities[0].label()}) "
                          f"on {config.workers} worker(s)")
@@ -165,9 +166,6 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
         context.close()
         logging.getLogger("nas").removeHandler(handler)
         handler.close()
-
-
-SCREEN_WHAT = {"naswot": "zero-cost, about a second each", "macs": "free", "params": "free"}
 
 
 def _train_survivors(context: SearchContext, stages: Stages, show_progress: bool) -> None:

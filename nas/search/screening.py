@@ -13,7 +13,6 @@ killed run keeps them and a resumed one scores nothing twice.
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ from nas.data import Dataset
 from nas.errors import NasError
 from nas.fileio import append_line, read_journal
 from nas.search.pareto import Point, nondominated_ranks
+from nas.stats import mid_rank_percentile
 
 if TYPE_CHECKING:
     from nas.search.config import SearchConfig
@@ -44,7 +44,6 @@ class ScreeningJournal:
         self._seed = seed
         self._estimator = None
         self.scores: dict[str, float] = {}
-        self.seconds = 0.0
         self._load()
 
     def _load(self) -> None:
@@ -73,7 +72,6 @@ class ScreeningJournal:
             if not math.isfinite(result.value):  # a proxy that fails on an arch ranks it last, not first
                 log.warning("%s gave %s for %s; it ranks last", self.name, result.value, arch.id)
             value = result.value if math.isfinite(result.value) else -1e300
-            self.seconds += result.seconds
             append_line(self.path, json.dumps({"arch": text, "estimator": self.name, "value": value,
                                                "seconds": result.seconds, "fidelity": result.fidelity}))
             self.scores[text] = value
@@ -91,8 +89,7 @@ def best_screened(scores: dict[str, float], latency: dict[str, float], count: in
 def percentiles(values: dict[str, float]) -> dict[str, float]:
     """Each key's mid-rank percentile within ``values`` (ties share one), in [0, 1]."""
     ordered = sorted(values.values())
-    return {key: (bisect.bisect_left(ordered, v) + bisect.bisect_right(ordered, v)) / 2 / len(ordered)
-            for key, v in values.items()}
+    return {key: mid_rank_percentile(ordered, v) for key, v in values.items()}
 
 
 def blended(screen: dict[str, float], trained: dict[str, float], weight: float) -> dict[str, float]:
