@@ -44,7 +44,9 @@ def test_older_run_configs_resume_without_screening_and_ray_refuses_it(tmp_path:
     old.write_text("space: shufflenet_v2\ndevice: cpu_x86\nbudget: 50ms\n")
     assert SearchConfig.load(old).screen == "none"
     with pytest.raises(ConfigError, match="--screen none"):
-        SearchConfig(backend="ray").validate()
+        SearchConfig(backend="ray", screen="naswot").validate()
+    assert SearchConfig(backend="ray").screener == "none" and SearchConfig().screener == "naswot"
+    assert SearchConfig(space="nas_bench_macro", accuracy="tabular").screener == "none"
     with pytest.raises(ConfigError, match="unknown screening estimator"):
         SearchConfig(screen="oracle").validate()
     with pytest.raises(ConfigError, match="screen_weight"):

@@ -36,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "accuracies instead (space nas_bench_macro): benchmarks a search algorithm in seconds")
     p.add_argument("--screen", default=None,
                    help="cheap estimator that scores candidates before any training; only the best --trials of "
-                        "them are trained: naswot (default), macs, params, synflow, grad_norm, snip, jacov, or none "
-                        "(train every sampled candidate, the Ray backend's way)")
+                        "them are trained: auto (default: naswot, or none on the Ray backend and with --accuracy "
+                        "tabular), naswot, macs, params, synflow, grad_norm, snip, jacov, or none (train every sampled "
+                        "candidate)")
     p.add_argument("--screen-factor", type=int, default=None,
                    help="candidates screened per trained one (default 4: 64 screened for 16 trained)")
     p.add_argument("--screen-weight", type=float, default=None,
@@ -95,9 +96,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     options = {name: getattr(args, name, None) for name in SearchConfig.option_names()}
     for note in config.override(options, resume):
         print(note, file=sys.stderr)
-    if (config.backend == "ray" or config.accuracy == "tabular") and args.screen is None and not resume \
-            and not args.config:
-        config.screen = "none"  # Ray Tune screens by rung-0 training (ASHA); a tabular run looks up in seconds
     set_threads(config.threads)
     result = run_search(config, resume=resume)
     _print_result(result)

@@ -22,9 +22,11 @@ ACCURACY_SOURCES = ("train", "tabular")
 """train: short CIFAR-10 trainings (the default); tabular: a space's published trained accuracies, looked up
 (benchmarks a search algorithm in seconds; only for spaces with a table, see nas.accuracy.tabular)."""
 BACKENDS = ("optuna", "ray")
-SCREENS = ("none", "naswot", "macs", "params", "synflow", "grad_norm", "snip", "jacov")
+SCREENS = ("auto", "none", "naswot", "macs", "params", "synflow", "grad_norm", "snip", "jacov")
 """Estimators that may screen candidates before any training (free or zero-cost: seconds per arch). ``none``
-trains every sampled feasible candidate at rung 0."""
+trains every sampled feasible candidate at rung 0; ``auto`` is naswot on the Optuna backend with training, and none
+on the Ray backend (Ray Tune screens by rung-0 training with ASHA) or with the tabular source (it looks up in
+seconds)."""
 RUNS_DIR = Path("runs")
 
 
@@ -78,16 +80,23 @@ class SearchConfig:
     finalist_seeds: int = 2
     threads: int | None = None
     accuracy: str = "train"
-    screen: str = "naswot"
+    screen: str = "auto"
     screen_factor: int = 4
     screen_weight: float = 1.0
     """Promotion merit: this share of the screening score's percentile, the rest the rung accuracy's. 1.0 was
     best on the choice half of bench/accuracy_fidelity.py (docs/decisions/0009)."""
 
     @property
+    def screener(self) -> str:
+        """The screening estimator this run uses: ``screen``, with ``auto`` resolved (see :data:`SCREENS`)."""
+        if self.screen != "auto":
+            return self.screen
+        return "none" if self.backend == "ray" or self.accuracy == "tabular" else "naswot"
+
+    @property
     def screened(self) -> int:
         """Feasible candidates the screening estimator scores; the best ``trials`` of them are trained."""
-        return self.trials * self.screen_factor if self.screen != "none" else self.trials
+        return self.trials * self.screen_factor if self.screener != "none" else self.trials
 
     @property
     def budget_ms(self) -> float:
@@ -127,7 +136,7 @@ class SearchConfig:
                                   "backend; drop --backend ray")
         if self.screen not in SCREENS:
             raise ConfigError(f"unknown screening estimator {self.screen!r}; allowed: {', '.join(SCREENS)}")
-        if self.screen != "none" and self.backend == "ray":
+        if self.screener != "none" and self.backend == "ray":
             raise ConfigError("--backend ray screens by rung-0 training on the cluster (ASHA), not by a cheap estimator: "
                               "add --screen none")
         if self.screen_factor < 1:

@@ -92,10 +92,10 @@ class SearchContext:
 
             self.tabular = load_benchmark()
         self.screening = None
-        if config.screen != "none":
+        if config.screener != "none":
             from nas.search.screening import ScreeningJournal
 
-            self.screening = ScreeningJournal(config.screen, config.run_dir / "screening.jsonl", lambda: self.data,
+            self.screening = ScreeningJournal(config.screener, config.run_dir / "screening.jsonl", lambda: self.data,
                                               config.seed)
         self.path = config.run_dir / "evaluations.jsonl"
         self.cache: dict[tuple[str, int, int], Evaluation] = {}

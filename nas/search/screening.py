@@ -118,6 +118,7 @@ def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
 
     default_rungs = config.rungs == [asdict(f) for f in DEFAULT_RUNGS]
     top = len(config.rungs) - 1
+    screen = config.screener
 
     def ranks(name: str) -> str:
         return describe(name) if default_rungs or not name.startswith(("rung", "blend")) else \
@@ -126,16 +127,16 @@ def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
     if config.accuracy == "tabular":
         return [{"stage": "every stage", "estimator": "tabular", "ranks": "the ground truth itself (looked up)"}]
     stages = []
-    if config.screen != "none":
+    if screen != "none":
         stages.append({"stage": f"screen {config.screened} candidates, train the best {config.trials}",
-                       "estimator": config.screen, "ranks": ranks(config.screen)})
+                       "estimator": screen, "ranks": ranks(screen)})
     for rung in range(top):
-        if config.screen != "none" and config.screen_weight == 1:
-            name, what = config.screen, f"{config.screen} score alone (screen_weight 1)"
-        elif config.screen != "none" and config.screen_weight > 0:
-            name = blend_name(config.screen_weight, rung) if config.screen == "naswot" else \
-                f"blend({config.screen} {config.screen_weight:g}, rung{rung})"
-            what = f"{config.screen_weight:g} x {config.screen} percentile + {1 - config.screen_weight:g} x rung-{rung} " \
+        if screen != "none" and config.screen_weight == 1:
+            name, what = screen, f"{screen} score alone (screen_weight 1)"
+        elif screen != "none" and config.screen_weight > 0:
+            name = blend_name(config.screen_weight, rung) if screen == "naswot" else \
+                f"blend({screen} {config.screen_weight:g}, rung{rung})"
+            what = f"{config.screen_weight:g} x {screen} percentile + {1 - config.screen_weight:g} x rung-{rung} " \
                    "accuracy percentile"
         else:
             name, what = f"rung{rung}", f"rung-{rung} trained accuracy"
