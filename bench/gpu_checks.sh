@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# One prepared GPU session (issue 7): build and validate a torch-cuda latency table for every shipped
+# One prepared GPU run: build and validate a torch-cuda latency table for every shipped
 # space, and time the evaluator on the GPU. Run from the repository root on the GPU machine, with the
 # compact CIFAR-10 copy carried along (NAS_DATA) and outputs collected under $OUT.
 #   bash bench/gpu_checks.sh
-# Needs: CUDA torch, the package installed (pip install -e .). Nothing here has been run yet: no GPU was
-# lent to the session that wrote it.
+# Needs: CUDA torch, the package installed (pip install -e .). Not yet run on a GPU: its results, when they
+# exist, are in bench/results/ and docs/MEASUREMENTS.md.
 set -euo pipefail
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT"

@@ -63,8 +63,8 @@ def stability(device: str, count: int, seed: int, target_s: float) -> dict:
 
     ``rebuild_vs_rebuild_two_sweeps`` is the issue's stability (two default rebuilds on this machine,
     now); ``rebuild_vs_rebuild`` the same with one sweep (``--passes 1``; the key name predates the
-    two-sweep default and is kept so results stay comparable across sessions);
-    ``rebuild_vs_table`` compares with the stored entries, measured in an earlier session (the VM may
+    two-sweep default and is kept so results stay comparable);
+    ``rebuild_vs_table`` compares with the stored entries, measured when the table was built (the VM may
     have moved since: that drift is reported, not hidden).
     """
     from nas.latency.build import layers_for

@@ -56,7 +56,7 @@ seconds. (3 x 4,000 came to 7.3x, short of the 8x asked.) Longer would not fit 1
 second seed into a session of this 2-core machine."""
 CANDIDATE = Fidelity(epochs=3, subset=4_000, batch_size=32, val_size=DEFAULT_RUNGS[0].val_size, lr=0.03,
                      resolution=DEFAULT_RUNGS[0].resolution)
-"""A candidate final rung: at 16 px rung 0 ranked better than rung 1 at 32 px (tau 0.56 vs 0.45 in an earlier run),
+"""A candidate final rung: at 16 px rung 0 ranked better than rung 1 at 32 px (tau 0.56 vs 0.45 against a shorter long side),
 so this asks whether 3x rung 0's steps at 16 px (375 steps, a larger rate for the longer run) rank better still."""
 
 LEVELS = {"rung0_s0": (DEFAULT_RUNGS[0], 0), "rung0_s1": (DEFAULT_RUNGS[0], 1), "rung1_s0": (DEFAULT_RUNGS[-1], 0),

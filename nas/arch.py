@@ -35,35 +35,20 @@ from typing import Any
 
 import yaml
 
+from nas.blocks import BLOCKS, block_type
 from nas.errors import ArchError
+from nas.layer import (  # noqa: F401  (re-exported: the arch's public vocabulary)
+    ACTIVATIONS,
+    DEFAULT_ACT,
+    SE_RATIO,
+    Layer,
+    format_number,
+    layer_from_key,
+    make_divisible,
+)
 
-BLOCK_TYPES = ("ir", "ghost", "shuffle", "ds", "conv")
-"""ir: MobileNetV2 inverted residual (``groups`` > 1: FBNet's grouped 1x1 convs + channel shuffle);
-ghost: GhostNet bottleneck; shuffle: ShuffleNetV2 unit; ds: MobileNetV1 depthwise-separable conv;
-conv: a plain conv + BN + act (FBNet's "skip" where the shape changes is a 1x1 one)."""
-
-ACTIVATIONS = ("relu", "relu6", "hswish", "linear")
-"""``linear``: no activation (e.g. the 1x1 conv + BN that stands in for identity where a layer strides)."""
-DEFAULT_ACT = "relu"
-SE_RATIO = 0.25
-
-
-def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``value`` to a multiple of ``divisor``, never going more than 10 % below it.
-
-    This is the rule of the MobileNet/GhostNet reference code; using it keeps our width-scaled
-    channel counts identical to the published models.
-    """
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
-def format_number(value: float) -> str:
-    """Shortest exact text for a float: ``6`` for 6.0, ``0.75``, ``2.3``."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+BLOCK_TYPES = tuple(BLOCKS)
+"""The registered block types (:mod:`nas.blocks`, one module each)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,8 +70,7 @@ class BlockSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "expansion", float(self.expansion))
-        if self.type not in BLOCK_TYPES:
-            raise ArchError(f"unknown block type {self.type!r}; allowed: {', '.join(BLOCK_TYPES)}")
+        kind = block_type(self.type)
         _check_kernel(self.kernel)
         _check_stride(self.stride)
         _check_act(self.act)
@@ -94,10 +78,12 @@ class BlockSpec:
             raise ArchError(f"expansion must be in (0, 12], got {format_number(self.expansion)}")
         if not isinstance(self.channels, int) or self.channels <= 0:
             raise ArchError(f"block channels must be a positive integer, got {self.channels!r}")
-        if self.type in ("shuffle", "conv") and self.se:
+        if self.se and not kind.se_variant:
             raise ArchError(f"the {self.type} block has no squeeze-excite variant (drop '_se')")
-        if not isinstance(self.groups, int) or self.groups < 1 or (self.groups > 1 and self.type != "ir"):
-            raise ArchError(f"groups must be a positive integer, and > 1 only for 'ir' blocks; got {self.groups!r}")
+        grouped = ", ".join(name for name, other in BLOCKS.items() if other.grouped)
+        if not isinstance(self.groups, int) or self.groups < 1 or (self.groups > 1 and not kind.grouped):
+            raise ArchError(f"groups must be a positive integer, and > 1 only for {grouped} blocks; got {self.groups!r}")
+        kind.check(self)
 
     @property
     def type_name(self) -> str:
@@ -159,88 +145,6 @@ class HeadSpec:
         if self.act != DEFAULT_ACT:
             parts.append(self.act)
         return "_".join(parts)
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A resolved part of a network: concrete channels and input size; what gets measured.
-
-    ``mid`` is the expanded width (IR, Ghost), the branch width (Shuffle) or ``cin`` (DS);
-    ``se`` the squeeze-excite bottleneck width (0 = no SE); ``hidden``/``classes`` only for heads.
-    """
-
-    kind: str
-    cin: int
-    cout: int
-    hw: int
-    kernel: int = 1
-    stride: int = 1
-    mid: int = 0
-    se: int = 0
-    act: str = DEFAULT_ACT
-    hidden: int = 0
-    classes: int = 0
-    groups: int = 1
-
-    @property
-    def hw_out(self) -> int:
-        if self.kind == "head":
-            return 1
-        return (self.hw + self.stride - 1) // self.stride
-
-    @property
-    def input_shape(self) -> tuple[int, int, int, int]:
-        """Batch-1 NCHW input of this layer."""
-        return (1, self.cin, self.hw, self.hw)
-
-    @property
-    def key(self) -> str:
-        """Canonical latency-table key; equal keys mean identical computation."""
-        if self.kind == "stem":
-            return f"stem|k{self.kernel}|cin{self.cin}|cout{self.cout}|s{self.stride}|hw{self.hw}|{self.act}"
-        if self.kind == "head":
-            return (f"head|cin{self.cin}|cout{self.cout}|fc{self.hidden}|nc{self.classes}"
-                    f"|hw{self.hw}|{self.act}")
-        if self.kind == "conv":
-            return f"conv|k{self.kernel}|cin{self.cin}|cout{self.cout}|s{self.stride}|hw{self.hw}|{self.act}"
-        name = (f"{self.kind}_se" if self.se else self.kind) + (f"_g{self.groups}" if self.groups > 1 else "")
-        se = f"|se{self.se}" if self.se else ""
-        return (f"{name}|k{self.kernel}|cin{self.cin}|mid{self.mid}{se}|cout{self.cout}"
-                f"|s{self.stride}|hw{self.hw}|{self.act}")
-
-
-_KEY_FIELD = re.compile(r"^(k|cin|mid|se|cout|s|hw|fc|nc)(\d+)$")
-_KEY_NAMES = {"k": "kernel", "cin": "cin", "mid": "mid", "se": "se", "cout": "cout", "s": "stride", "hw": "hw",
-              "fc": "hidden", "nc": "classes"}
-
-
-def layer_from_key(key: str) -> Layer:
-    """The layer a table key names (the inverse of :attr:`Layer.key`).
-
-    A table holds only keys; whatever else it needs about an entry (its weight bytes for the
-    calibration, its shape for transfer) is recovered from the key, so keys stay the one truth.
-    """
-    parts = key.split("|")
-    if len(parts) < 3:
-        raise ArchError(f"not a layer key: {key!r}")
-    head, *middle, act = parts
-    match = re.fullmatch(r"([a-z]+?)(_se)?(?:_g(\d+))?", head)
-    if match is None:
-        raise ArchError(f"not a layer key: {key!r}")
-    kind, groups = match.group(1), int(match.group(3) or 1)
-    values: dict[str, int] = {}
-    for part in middle:
-        field_match = _KEY_FIELD.match(part)
-        if field_match is None:
-            raise ArchError(f"layer key {key!r}: cannot read {part!r}")
-        values[_KEY_NAMES[field_match.group(1)]] = int(field_match.group(2))
-    try:
-        layer = Layer(kind=kind, act=act, groups=groups, **values)
-    except TypeError as exc:
-        raise ArchError(f"layer key {key!r}: {exc}") from None
-    if layer.key != key:
-        raise ArchError(f"not a canonical layer key: {key!r} (reads back as {layer.key!r})")
-    return layer
 
 
 @dataclass(frozen=True)
@@ -330,21 +234,8 @@ class Arch:
 
 
 def _resolve_block(block: BlockSpec, cin: int, cout: int, hw: int, divisor: int, index: int) -> Layer:
-    """Concrete widths of one block; raises :class:`ArchError` for shapes the block cannot take."""
-    where = f"block {index} ({block.token()})"
-    if block.type == "shuffle":
-        if cout % 2:
-            raise ArchError(f"{where}: a ShuffleNetV2 unit needs an even output width, got {cout}")
-        base = cout // 2
-    else:
-        base = cin
-    mid = base if block.expansion == 1.0 else make_divisible(base * block.expansion, divisor)
-    if block.type in ("ds", "conv"):
-        mid = cin if block.type == "ds" else 0
-    se = make_divisible(mid * SE_RATIO, divisor) if block.se else 0
-    if block.groups > 1 and (cin % block.groups or mid % block.groups or cout % block.groups):
-        raise ArchError(f"{where}: widths {cin}/{mid}/{cout} are not divisible by groups={block.groups}")
-    return Layer(block.type, cin, cout, hw, block.kernel, block.stride, mid, se, block.act, groups=block.groups)
+    """Concrete widths of one block (its type's rule); raises :class:`ArchError` for shapes it cannot take."""
+    return block_type(block.type).resolve(block, cin, cout, hw, divisor, f"block {index} ({block.token()})")
 
 
 def _check_kernel(kernel: Any) -> None:
@@ -406,9 +297,9 @@ def parse_block(token: str) -> BlockSpec:
     """Parse one block token, e.g. ``ghost_se_k5_e3_c40_s2``."""
     parts = token.split("_")
     se = len(parts) > 1 and parts[1] == "se"
-    block_type = parts[0]
-    if block_type not in BLOCK_TYPES:
-        raise ArchError(f"unknown block type {block_type!r} in token {token!r}; allowed: {', '.join(BLOCK_TYPES)}")
+    type_name = parts[0]
+    if type_name not in BLOCKS:
+        raise ArchError(f"unknown block type {type_name!r} in token {token!r}; allowed: {', '.join(BLOCKS)}")
     f = _split_fields(token, 2 if se else 1)
     _check_known(f, {"k", "e", "c", "s", "g", "act"}, token)
     if "e" not in f:
@@ -418,7 +309,7 @@ def parse_block(token: str) -> BlockSpec:
     except ValueError:
         raise ArchError(f"expansion of token {token!r} must be a number") from None
     try:
-        return BlockSpec(block_type, _int(f, "k", token), expansion, _int(f, "c", token),
+        return BlockSpec(type_name, _int(f, "k", token), expansion, _int(f, "c", token),
                          _int(f, "s", token), se, f.get("act", DEFAULT_ACT), _int(f, "g", token, 1))
     except ArchError as exc:
         if token in str(exc):

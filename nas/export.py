@@ -9,7 +9,6 @@ latency measured end to end on this host, FLOPs and params.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import sys
@@ -20,31 +19,29 @@ import torch
 
 from nas.arch import Arch, arch_to_yaml, parse_arch
 from nas.errors import ExportError, NasError
-from nas.fileio import atomic_write_text, read_json_object
+from nas.fileio import atomic_write_text
 from nas.latency.onnx_io import export_onnx, max_abs_difference
 from nas.latency.ortbench import session, time_callable
-from nas.latency.table import other_tables
+from nas.latency.table import load_table, other_tables
 from nas.model import arch_cost, build
 from nas.progress import Stages
-from nas.search.config import SearchConfig
-from nas.search.context import SearchContext
+from nas.search.evaluator import Evaluator
+from nas.search.run_folder import RunFolder
 from nas.train import Fidelity, evaluate_test, save_weights
 
 log = logging.getLogger(__name__)
 PARITY_TOLERANCE = 1e-4
 
 
-def _select(run: Path, config: SearchConfig, pareto: bool, top: int | None, trial: str | None) -> list[Arch]:
-    front = read_json_object(run / "pareto.json", NasError, ("front",))
+def _select(folder: RunFolder, top: int | None, trial: str | None) -> list[Arch]:
+    front = folder.pareto(("front",))
     if trial is not None:
-        with open(run / "trials.csv") as handle:
-            rows = [r for r in csv.DictReader(handle) if r["id"] == trial]
+        rows = [r for r in folder.trials() if r["id"] == trial]
         if not rows:
-            raise NasError(f"no trial with id {trial!r} in {run}/trials.csv")
+            raise NasError(f"no trial with id {trial!r} in {folder.trials_path}")
         return [parse_arch(rows[0]["arch"])]
     if top is not None:
-        with open(run / "trials.csv") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = folder.trials()
         rung_columns = sorted(c for c in rows[0] if c.startswith("accuracy_rung")) if rows else []
 
         def best(row: dict[str, str]) -> float:
@@ -65,40 +62,41 @@ def selection_name(top: int | None, trial: str | None) -> str:
 def export_run(run: str | Path, pareto: bool = True, top: int | None = None, trial: str | None = None,
                retrain_epochs: float | None = None, show_progress: bool = False) -> list[Path]:
     """Export the selection (the Pareto front by default) of a finished run, one folder per arch."""
-    run = Path(run)
-    if not (run / "config.yaml").is_file() or not (run / "pareto.json").is_file():
-        raise NasError(f"{run} is not a finished search run (needs config.yaml and pareto.json)")
-    config = SearchConfig.load_run(run)
-    archs = _select(run, config, pareto, top, trial)  # the run's files are checked before any work starts
+    folder = RunFolder(Path(run))
+    folder.require_finished()
+    config = folder.config()
+    archs = _select(folder, top, trial)  # the run's files are checked before any work starts
     if not archs:
-        raise NasError(f"{run}: {selection_name(top, trial)} is empty: nothing to export (no candidate was trained "
+        raise NasError(f"{folder.path}: {selection_name(top, trial)} is empty: nothing to export (no candidate was trained "
                        "under the budget; see the run's pareto.json)")
-    context = SearchContext(config)
-    rung = len(context.fidelities) - 1
-    fidelity = context.fidelities[rung]
+    evaluator = Evaluator(config, folder.journal())
+    rung = len(config.fidelities) - 1
+    fidelity = config.fidelities[rung]
     if retrain_epochs is not None:
         fidelity = Fidelity(**{**fidelity.__dict__, "epochs": retrain_epochs, "subset": None})
-        rung = len(context.fidelities)  # a rung of its own in the cache
+        rung = len(config.fidelities)  # a rung of its own in the journal
     stages = Stages(len(archs), show_progress)
     if show_progress:
-        print(f"exporting {selection_name(top, trial)} of {run}: {len(archs)} arch(s)", file=sys.stderr)
+        print(f"exporting {selection_name(top, trial)} of {folder.path}: {len(archs)} arch(s)", file=sys.stderr)
     folders = []
     for arch in archs:
         stages.begin(f"{arch.id}: weights, ONNX with parity check, latency on this host, official test set")
-        folders.append(export_arch(context, arch, rung, fidelity, run / "export" / arch.id, show_progress))
+        folders.append(export_arch(evaluator, arch, rung, fidelity, folder.path / "export" / arch.id, show_progress))
     return folders
 
 
-def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelity, out: Path,
+def export_arch(evaluator: Evaluator, arch: Arch, rung: int, fidelity: Fidelity, out: Path,
                 show_progress: bool = False) -> Path:
-    seed = context.config.seed
-    weights = context.weights_path(arch, rung, seed)
-    evaluation = context.evaluate(arch, rung, seed, fidelity=fidelity, keep_weights=True)
+    """Weights (trained now if the run kept none), ONNX with a parity check, latencies, test accuracy."""
+    config = evaluator.config
+    seed = config.seed
+    weights = evaluator.folder.weights_path(arch, rung, seed)
+    evaluation = evaluator.evaluate(arch, rung, seed, fidelity=fidelity, keep_weights=True)
     model = build(arch)
     if not weights.is_file():  # trained by an older run or below the top rung: train now
         from nas.train import train
 
-        _, model = train(arch, context.data, fidelity, seed=seed, progress=show_progress)
+        _, model = train(arch, evaluator.data, fidelity, seed=seed, progress=show_progress)
         save_weights(model, weights)
     model.load_state_dict(torch.load(weights, weights_only=True))
     model = model.cpu().eval()
@@ -117,7 +115,7 @@ def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelit
     metrics: dict[str, Any] = {
         "id": arch.id, "arch": str(arch),
         "val_accuracy": evaluation.accuracy, "fidelity": evaluation.fidelity, "seed": seed,
-        "test_accuracy": evaluate_test(model, context.data, arch.resolution, torch.device("cpu")),
+        "test_accuracy": evaluate_test(model, evaluator.data, arch.resolution, torch.device("cpu")),
         "predicted_latency_ms": {}, "latency_sources": {}, "macs": cost.macs, "params": cost.params,
         "measured_latency_ms_this_host": {"ms": measured.ms, "spread": measured.spread,
                                           "runtime": "onnxruntime CPU, 1 thread, batch 1"},
@@ -125,7 +123,7 @@ def export_arch(context: SearchContext, arch: Arch, rung: int, fidelity: Fidelit
     }
     from nas.latency.host import is_foreign
 
-    for device, table in {context.config.device: context.table, **other_tables(context.config.device)}.items():
+    for device, table in {config.device: load_table(config.device), **other_tables(config.device)}.items():
         if not table.missing(arch.keys()):
             metrics["predicted_latency_ms"][device] = table.predict(arch)
             metrics["latency_sources"][device] = table.breakdown(arch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from nas.arch import Arch
-from nas.blocks import build_layer
+from nas.blocks.torch_parts import build_layer
 from nas.cost import Cost, arch_cost, layer_cost
 
 __all__ = ["Cost", "arch_cost", "build", "layer_cost"]

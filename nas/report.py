@@ -12,14 +12,13 @@ point shows its arch through SVG ``<title>``: no JavaScript, no network) and the
 
 from __future__ import annotations
 
-import csv
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from nas.errors import NasError
 from nas.fileio import atomic_write_text
+from nas.search.run_folder import RunFolder
 
 SCREENED, PROMOTED, FRONT, BASELINE = "#bbbbbb", "#4c72b0", "#dd8452", "#c44e52"
 
@@ -50,16 +49,10 @@ class Panel:
     line: bool = False  # the last series is the front: join its dots
 
 
-def _load(run: Path) -> tuple[dict, list[dict[str, str]]]:
-    if not (run / "pareto.json").is_file() or not (run / "trials.csv").is_file():
-        raise NasError(f"{run} is not a finished search run (needs pareto.json and trials.csv)")
-    try:
-        with open(run / "trials.csv") as handle:
-            rows = list(csv.DictReader(handle))
-        return json.loads((run / "pareto.json").read_text()), rows
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
-        raise NasError(f"{run}: pareto.json or trials.csv is unreadable ({exc}); rerun the search with --resume "
-                       "to rewrite them") from None
+def _load(folder: RunFolder) -> tuple[dict, list[dict[str, str]]]:
+    if not folder.pareto_path.is_file() or not folder.trials_path.is_file():
+        raise NasError(f"{folder.path} is not a finished search run (needs pareto.json and trials.csv)")
+    return folder.pareto(()), folder.trials()
 
 
 def panels(summary: dict, rows: list[dict[str, str]]) -> list[Panel]:
@@ -86,16 +79,17 @@ def panels(summary: dict, rows: list[dict[str, str]]) -> list[Panel]:
 
 
 def write_report(run: str | Path) -> list[Path]:
-    run = Path(run)
-    summary, rows = _load(run)
+    folder = RunFolder(Path(run))
+    run = folder.path
+    summary, rows = _load(folder)
     try:
         drawn = panels(summary, rows)
     except (KeyError, TypeError, ValueError) as exc:
         raise NasError(f"{run}: pareto.json or trials.csv lacks a field the report needs ({exc}); rerun the search "
                        "with --resume to rewrite them") from None
-    png = run / "pareto.png"
+    png = folder.plot_path
     _png(png, summary, drawn)
-    page = run / "report.html"
+    page = folder.report_path
     atomic_write_text(page, _html(summary, drawn))
     return [png, page]
 

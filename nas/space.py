@@ -1,334 +1,33 @@
-"""Search spaces: YAML files of stages and per-block choices, sampled into :class:`Arch` values.
+"""Search spaces from YAML files: finding, reading and validating them, and the baselines beside them.
 
-A space is a stem, a list of stages and a head (see ``search_spaces/*.yaml``). Each stage gives its
-output channels (before width scaling), the stride of its first block, a depth range, and the
-choices of every block in it (types, kernels, expansions); global choices are the width multiplier
-and the input resolution.
-
-Sampling is written once against a tiny :class:`Chooser` interface, so an Optuna trial
-(define-by-run) and a seeded RNG produce archs by exactly the same rules. Every block slot up to
-the stage's maximum depth is always asked for, even when the sampled depth leaves it unused: the
-parameter set is then the same for every trial, which is what NSGA-II's crossover and multivariate
-TPE work best with. Choices that do not change the network are canonicalised (a Ghost bottleneck
-with stride 1 and an identity shortcut never uses its kernel, so it is always recorded as the
-smallest kernel), so equal networks are equal archs and :meth:`SearchSpace.size` counts networks,
-not parameter vectors.
+The space itself (stages, slots, sampling, size, extremes) is :mod:`nas.space_model`, re-exported here; this
+module turns a YAML document into one, naming the file and the field of anything wrong.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
-
-from nas.arch import (
-    ACTIVATIONS,
-    BLOCK_TYPES,
-    DEFAULT_ACT,
-    Arch,
-    BlockSpec,
-    HeadSpec,
-    Layer,
-    StemSpec,
-    _resolve_block,
-    parse_arch,
-    read_arch_file,
-)
-from nas.cost import Cost, arch_cost, layer_cost
+from nas.arch import ACTIVATIONS, DEFAULT_ACT, Arch, HeadSpec, StemSpec, _resolve_block, parse_arch, read_arch_file
+from nas.blocks import type_names
 from nas.errors import ArchError, SpaceError
+from nas.space_model import (  # noqa: F401  (re-exported: the space's public vocabulary)
+    Chooser,
+    RandomChooser,
+    RecordingChooser,
+    SearchSpace,
+    Slot,
+    Stage,
+    TrialChooser,
+    _explicit,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPACES_DIR = REPO_ROOT / "search_spaces"
-TYPE_NAMES = tuple(itertools.chain.from_iterable((t, f"{t}_se") for t in BLOCK_TYPES if t not in ("shuffle", "conv")))
-TYPE_NAMES += ("shuffle", "conv")
+TYPE_NAMES = type_names()
 KERNELS = (1, 3, 5, 7)
-
-
-class Chooser(Protocol):
-    """What sampling needs from its source of randomness (an Optuna trial or an RNG)."""
-
-    def categorical(self, name: str, options: Sequence[Any]) -> Any: ...
-
-    def integer(self, name: str, low: int, high: int) -> int: ...
-
-
-class RandomChooser:
-    """Uniform choices from a seeded numpy generator."""
-
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-
-    def categorical(self, name: str, options: Sequence[Any]) -> Any:
-        return options[int(self.rng.integers(len(options)))]
-
-    def integer(self, name: str, low: int, high: int) -> int:
-        return int(self.rng.integers(low, high + 1))
-
-
-class TrialChooser:
-    """Define-by-run choices from an Optuna trial (parameter names are stable across trials)."""
-
-    def __init__(self, trial: Any) -> None:
-        self.trial = trial
-
-    def categorical(self, name: str, options: Sequence[Any]) -> Any:
-        return self.trial.suggest_categorical(name, list(options))
-
-    def integer(self, name: str, low: int, high: int) -> int:
-        return self.trial.suggest_int(name, low, high)
-
-
-class RecordingChooser:
-    """Another chooser's choices, written down by parameter name (what ``study.enqueue_trial`` takes)."""
-
-    def __init__(self, inner: Chooser) -> None:
-        self.inner = inner
-        self.params: dict[str, Any] = {}
-
-    def categorical(self, name: str, options: Sequence[Any]) -> Any:
-        self.params[name] = self.inner.categorical(name, options)
-        return self.params[name]
-
-    def integer(self, name: str, low: int, high: int) -> int:
-        self.params[name] = self.inner.integer(name, low, high)
-        return self.params[name]
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A run of blocks with the same output width; only the first block strides."""
-
-    channels: int
-    stride: int
-    depth: tuple[int, int]
-    types: tuple[str, ...]
-    kernels: tuple[int, ...]
-    expansions: tuple[float, ...]
-    act: str
-    choices: tuple[str, ...] = ()
-    """Explicit block options (``ir_k3_e3``, ``conv_k1_e1_linear``: tokens without channels and stride) instead of
-    every combination of types x kernels x expansions, for spaces that allow only some combinations."""
-    first: tuple[str, ...] = ()
-    """Explicit options of the stage's first (striding) block, when they differ from the others'."""
-
-    def options(self, position: int) -> tuple[str, ...]:
-        """The explicit options of a slot, or () when the slot takes the product of types, kernels, expansions."""
-        return self.first if position == 0 and self.first else self.choices
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One block position at a given width: its fixed input shape and its distinct choices."""
-
-    stage: int
-    position: int
-    cin: int
-    cout: int
-    hw: int
-    stride: int
-    choices: tuple[BlockSpec, ...]
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """A parsed, validated search space."""
-
-    name: str
-    description: str
-    widths: tuple[float, ...]
-    resolutions: tuple[int, ...]
-    stem: StemSpec
-    stages: tuple[Stage, ...]
-    head: HeadSpec
-    num_classes: int = 10
-    divisor: int = 8
-    path: str = ""
-
-    # -- structure --------------------------------------------------------------------------
-    def slots(self, width: float, resolution: int) -> list[list[Slot]]:
-        """Per stage, per position up to the maximum depth, the slot's shape and choices."""
-        probe = self._probe(width, resolution)
-        hw = probe.layers()[0].hw_out
-        cin = probe.scaled(self.stem.channels)
-        stages: list[list[Slot]] = []
-        for index, stage in enumerate(self.stages):
-            cout = probe.scaled(stage.channels)
-            slots = []
-            for position in range(stage.depth[1]):
-                stride = stage.stride if position == 0 else 1
-                choices = self._choices(stage, cin, cout, stride, position)
-                slots.append(Slot(index, position, cin, cout, hw, stride, choices))
-                hw, cin = (hw + stride - 1) // stride, cout
-            stages.append(slots)
-        return stages
-
-    def _probe(self, width: float, resolution: int) -> Arch:
-        return Arch(resolution, width, self.stem, (BlockSpec("ir", 3, 1, 8, 1),), self.head,
-                    self.num_classes, self.divisor)
-
-    def _choices(self, stage: Stage, cin: int, cout: int, stride: int, position: int) -> tuple[BlockSpec, ...]:
-        seen: dict[BlockSpec, None] = {}
-        if stage.options(position):
-            return tuple(dict.fromkeys(_explicit(token, stage, stride) for token in stage.options(position)))
-        for type_name, kernel, expansion in itertools.product(stage.types, stage.kernels, stage.expansions):
-            block = self._block(type_name, kernel, expansion, stage, cin, cout, stride)
-            seen.setdefault(block, None)
-        return tuple(seen)
-
-    def _block(self, type_name: str, kernel: int, expansion: float, stage: Stage, cin: int, cout: int,
-               stride: int) -> BlockSpec:
-        base, _, se = type_name.partition("_")
-        if base == "ghost" and stride == 1 and cin == cout:
-            kernel = min(stage.kernels)  # unused by the block: canonical value
-        return BlockSpec(base, kernel, expansion, stage.channels, stride, bool(se), stage.act)
-
-    # -- sampling ---------------------------------------------------------------------------
-    def sample(self, chooser: Chooser) -> Arch:
-        """Draw one arch; every parameter name is asked for on every call."""
-        width = float(chooser.categorical("width", list(self.widths)))
-        resolution = int(chooser.categorical("resolution", list(self.resolutions)))
-        probe = self._probe(width, resolution)
-        cin = probe.scaled(self.stem.channels)
-        blocks: list[BlockSpec] = []
-        for i, stage in enumerate(self.stages):
-            low, high = stage.depth
-            depth = chooser.integer(f"s{i}.depth", low, high) if low != high else low
-            cout = probe.scaled(stage.channels)
-            for j in range(high):
-                stride = stage.stride if j == 0 else 1
-                if stage.options(j):
-                    token = _ask(chooser, f"s{i}.b{j}.block", stage.options(j))
-                    if j < depth:
-                        blocks.append(_explicit(token, stage, stride))
-                        cin = cout
-                    continue
-                type_name = _ask(chooser, f"s{i}.b{j}.type", stage.types)
-                kernel = _ask(chooser, f"s{i}.b{j}.kernel", stage.kernels)
-                expansion = _ask(chooser, f"s{i}.b{j}.expansion", stage.expansions)
-                if j < depth:
-                    stride = stage.stride if j == 0 else 1
-                    blocks.append(self._block(type_name, kernel, expansion, stage, cin, cout, stride))
-                    cin = cout
-        return Arch(resolution, width, self.stem, tuple(blocks), self.head, self.num_classes, self.divisor)
-
-    def sample_random(self, n: int, seed: int = 0) -> list[Arch]:
-        """``n`` random archs: the same draws as :meth:`sample_with_params` with the same seed."""
-        return [arch for arch, _ in self.sample_with_params(n, seed)]
-
-    def sample_trial(self, trial: Any) -> Arch:
-        return self.sample(TrialChooser(trial))
-
-    def sample_with_params(self, n: int, seed: int = 0) -> list[tuple[Arch, dict[str, Any]]]:
-        """Random archs with the trial parameters that give each (``sample_trial`` rebuilds it from them)."""
-        rng = np.random.default_rng(seed)
-        drawn = []
-        for _ in range(n):
-            chooser = RecordingChooser(RandomChooser(rng))
-            drawn.append((self.sample(chooser), chooser.params))
-        return drawn
-
-    # -- counting and enumeration -----------------------------------------------------------
-    def size(self) -> int:
-        """Exact number of distinct networks in the space."""
-        total = 0
-        for width in self.widths:
-            per_width = 1
-            for slots in self.slots(width, self.resolutions[0]):
-                low, high = self.stages[slots[0].stage].depth
-                per_width *= sum(math.prod(len(s.choices) for s in slots[:d]) for d in range(low, high + 1))
-            total += per_width * len(self.resolutions)
-        return total
-
-    def layers(self) -> dict[str, Layer]:
-        """Every distinct layer (stem, block, head) any arch of the space can contain, by key."""
-        out: dict[str, Layer] = {}
-        for width, resolution in itertools.product(self.widths, self.resolutions):
-            probe = self._probe(width, resolution)
-            stem = probe.layers()[0]
-            out.setdefault(stem.key, stem)
-            last: Slot | None = None
-            for slots in self.slots(width, resolution):
-                for slot in slots:
-                    for block in slot.choices:
-                        layer = _resolve_block(block, slot.cin, slot.cout, slot.hw, self.divisor, slot.position)
-                        out.setdefault(layer.key, layer)
-                    last = slot
-            assert last is not None
-            head = Layer("head", last.cout, self.head.channels, (last.hw + last.stride - 1) // last.stride,
-                         act=self.head.act, hidden=self.head.hidden, classes=self.num_classes)
-            out.setdefault(head.key, head)
-        return out
-
-    def cost_range(self) -> tuple[Cost, Cost]:
-        """Exact (min, max) MACs over the space, with the params of those two archs."""
-        smallest = largest = None
-        for arch_min, arch_max in (self.extremes(w, r) for w in self.widths for r in self.resolutions):
-            lo, hi = arch_cost(arch_min), arch_cost(arch_max)
-            smallest = lo if smallest is None or lo.macs < smallest.macs else smallest
-            largest = hi if largest is None or hi.macs > largest.macs else largest
-        assert smallest is not None and largest is not None
-        return smallest, largest
-
-    def extremes(self, width: float, resolution: int,
-                 cost: Callable[[Layer], float] | None = None) -> tuple[Arch, Arch]:
-        """The cheapest and dearest archs at one width and resolution (by MACs unless ``cost`` is given,
-        e.g. a latency-table entry).
-
-        Each slot's input shape is fixed by its position, so per-slot costs add up independently:
-        minimum depth with the cheapest block per slot, maximum depth with the dearest.
-        """
-        cost = cost or (lambda layer: layer_cost(layer).macs)
-        small: list[BlockSpec] = []
-        large: list[BlockSpec] = []
-        for slots in self.slots(width, resolution):
-            low = self.stages[slots[0].stage].depth[0]
-            for slot in slots:
-                ranked = sorted(slot.choices, key=lambda b, s=slot: cost(
-                    _resolve_block(b, s.cin, s.cout, s.hw, self.divisor, 0)))
-                large.append(ranked[-1])
-                if slot.position < low:
-                    small.append(ranked[0])
-        make = lambda blocks: Arch(resolution, width, self.stem, tuple(blocks), self.head,  # noqa: E731
-                                   self.num_classes, self.divisor)
-        return make(small), make(large)
-
-    def contains(self, arch: Arch) -> bool:
-        """Whether ``arch`` is one of this space's networks (in canonical form)."""
-        if (arch.width not in self.widths or arch.resolution not in self.resolutions
-                or arch.stem != self.stem or arch.head != self.head or arch.num_classes != self.num_classes
-                or arch.divisor != self.divisor):
-            return False
-        stages = self.slots(arch.width, arch.resolution)
-
-        def match(stage: int, start: int) -> bool:
-            if stage == len(stages):
-                return start == len(arch.blocks)
-            low, high = self.stages[stage].depth
-            for depth in range(low, high + 1):
-                chunk = arch.blocks[start:start + depth]
-                if len(chunk) < depth:
-                    return False
-                if all(b in slot.choices for b, slot in zip(chunk, stages[stage])) and match(stage + 1, start + depth):
-                    return True
-            return False
-
-        return match(0, 0)
-
-
-def _explicit(token: str, stage: Stage, stride: int) -> BlockSpec:
-    """An explicit stage option (``ir_k3_e3``) as the block it is in this stage and slot."""
-    from nas.arch import parse_block
-
-    return parse_block(f"{token}_c{stage.channels}_s{stride}")
-
-
-def _ask(chooser: Chooser, name: str, options: Sequence[Any]) -> Any:
-    return chooser.categorical(name, list(options)) if len(options) > 1 else options[0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -417,73 +116,85 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
     divisor = r.get(top, "divisor", "", 8)
     if divisor not in (1, 2, 4, 8, 16):
         raise r.fail("divisor", f"{divisor!r} is not allowed (allowed: 1, 2, 4, 8, 16)")
-
-    stem_raw = r.mapping(r.get(top, "stem", ""), "stem")
-    r.known(stem_raw, "stem", {"channels", "kernel", "stride", "act"})
-    stem_act = _act(r, stem_raw.get("act", DEFAULT_ACT), "stem.act")
-    stem = StemSpec(r.int_(r.get(stem_raw, "channels", "stem."), "stem.channels"),
-                    _choice(r, stem_raw.get("kernel", 3), "stem.kernel", KERNELS),
-                    _choice(r, stem_raw.get("stride", 1), "stem.stride", (1, 2)), stem_act)
-
     defaults = r.mapping(top.get("blocks", {}), "blocks")
-    block_keys = {"types", "kernels", "expansions", "act"}
-    r.known(defaults, "blocks", block_keys)
-
+    r.known(defaults, "blocks", BLOCK_KEYS)
     stages_raw = r.get(top, "stages", "")
     if not isinstance(stages_raw, list) or not stages_raw:
         raise r.fail("stages", "must be a non-empty list of stages")
-    stages = []
-    for i, raw in enumerate(stages_raw):
-        field = f"stages[{i}]"
-        st = r.mapping(raw, field)
-        r.known(st, field, {"channels", "stride", "depth", "choices", "first"} | block_keys)
-        depth = r.get(st, "depth", f"{field}.")
-        if isinstance(depth, int) and not isinstance(depth, bool):
-            depth = [depth, depth]
-        if not (isinstance(depth, list) and len(depth) == 2 and all(isinstance(d, int) for d in depth)
-                and 1 <= depth[0] <= depth[1] <= 32):
-            raise r.fail(f"{field}.depth", f"{depth!r} is not allowed ([min, max] with 1 <= min <= max <= 32)")
-        merged = {**defaults, **{k: v for k, v in st.items() if k in block_keys}}
-        explicit = {key: r.list_(st[key], f"{field}.{key}", kind=str) if key in st else () for key in ("choices", "first")}
-        if explicit["choices"]:  # the explicit options stand for the product: its lists are not needed
-            merged = {"types": ["ir"], "kernels": [3], "expansions": [1], **merged}
-        for key in ("types", "kernels", "expansions"):
-            if key not in merged:
-                raise r.fail(f"{field}.{key}", "is required (in the stage or in the top-level 'blocks')")
-        stages.append(Stage(
-            channels=r.int_(r.get(st, "channels", f"{field}."), f"{field}.channels"),
-            stride=_choice(r, r.get(st, "stride", f"{field}.", 1), f"{field}.stride", (1, 2)),
-            depth=(depth[0], depth[1]),
-            types=r.list_(merged["types"], f"{field}.types", TYPE_NAMES, str),
-            kernels=r.list_(merged["kernels"], f"{field}.kernels", KERNELS),
-            expansions=r.list_(merged["expansions"], f"{field}.expansions", kind=float, low=0.1, high=12),
-            act=_act(r, merged.get("act", DEFAULT_ACT), f"{field}.act"),
-            choices=explicit["choices"], first=explicit["first"],
-        ))
-        for key, tokens in explicit.items():
-            for token in tokens:
-                try:
-                    _explicit(token, stages[-1], 1)
-                except ArchError as exc:
-                    raise r.fail(f"{field}.{key}", f"{token!r} is not a block option ({exc}); write e.g. ir_k3_e3 "
-                                 "or conv_k1_e1_linear") from None
+    stages = tuple(_parse_stage(r, raw, f"stages[{i}]", defaults) for i, raw in enumerate(stages_raw))
+    space = SearchSpace(name, str(top.get("description", "")), widths, resolutions, _parse_stem(r, top), stages,
+                        _parse_head(r, top), num_classes, divisor, source)
+    _check_buildable(r, space)
+    return space
 
+
+BLOCK_KEYS = {"types", "kernels", "expansions", "act"}
+"""Block choices a stage may set, or inherit from the top-level ``blocks``."""
+
+
+def _parse_stem(r: _Reader, top: dict[str, Any]) -> StemSpec:
+    stem_raw = r.mapping(r.get(top, "stem", ""), "stem")
+    r.known(stem_raw, "stem", {"channels", "kernel", "stride", "act"})
+    return StemSpec(r.int_(r.get(stem_raw, "channels", "stem."), "stem.channels"),
+                    _choice(r, stem_raw.get("kernel", 3), "stem.kernel", KERNELS),
+                    _choice(r, stem_raw.get("stride", 1), "stem.stride", (1, 2)),
+                    _act(r, stem_raw.get("act", DEFAULT_ACT), "stem.act"))
+
+
+def _parse_head(r: _Reader, top: dict[str, Any]) -> HeadSpec:
     head_raw = r.mapping(r.get(top, "head", ""), "head")
     r.known(head_raw, "head", {"channels", "hidden", "act"})
-    head = HeadSpec(r.int_(r.get(head_raw, "channels", "head."), "head.channels"),
+    return HeadSpec(r.int_(r.get(head_raw, "channels", "head."), "head.channels"),
                     r.int_(head_raw.get("hidden", 0), "head.hidden", low=0),
                     _act(r, head_raw.get("act", DEFAULT_ACT), "head.act"))
-    space = SearchSpace(name, str(top.get("description", "")), widths, resolutions, stem, tuple(stages), head,
-                        num_classes, divisor, source)
-    try:  # every slot must accept its choices (e.g. odd widths for ShuffleNet)
-        for width in widths:
-            for slots in space.slots(width, resolutions[0]):
+
+
+def _parse_stage(r: _Reader, raw: Any, field: str, defaults: dict[str, Any]) -> Stage:
+    st = r.mapping(raw, field)
+    r.known(st, field, {"channels", "stride", "depth", "choices", "first"} | BLOCK_KEYS)
+    depth = r.get(st, "depth", f"{field}.")
+    if isinstance(depth, int) and not isinstance(depth, bool):
+        depth = [depth, depth]
+    if not (isinstance(depth, list) and len(depth) == 2 and all(isinstance(d, int) for d in depth)
+            and 1 <= depth[0] <= depth[1] <= 32):
+        raise r.fail(f"{field}.depth", f"{depth!r} is not allowed ([min, max] with 1 <= min <= max <= 32)")
+    merged = {**defaults, **{k: v for k, v in st.items() if k in BLOCK_KEYS}}
+    explicit = {key: r.list_(st[key], f"{field}.{key}", kind=str) if key in st else () for key in ("choices", "first")}
+    if explicit["choices"]:  # the explicit options stand for the product: its lists are not needed
+        merged = {"types": ["ir"], "kernels": [3], "expansions": [1], **merged}
+    for key in ("types", "kernels", "expansions"):
+        if key not in merged:
+            raise r.fail(f"{field}.{key}", "is required (in the stage or in the top-level 'blocks')")
+    stage = Stage(
+        channels=r.int_(r.get(st, "channels", f"{field}."), f"{field}.channels"),
+        stride=_choice(r, r.get(st, "stride", f"{field}.", 1), f"{field}.stride", (1, 2)),
+        depth=(depth[0], depth[1]),
+        types=r.list_(merged["types"], f"{field}.types", TYPE_NAMES, str),
+        kernels=r.list_(merged["kernels"], f"{field}.kernels", KERNELS),
+        expansions=r.list_(merged["expansions"], f"{field}.expansions", kind=float, low=0.1, high=12),
+        act=_act(r, merged.get("act", DEFAULT_ACT), f"{field}.act"),
+        choices=explicit["choices"], first=explicit["first"],
+    )
+    for key, tokens in explicit.items():
+        for token in tokens:
+            try:
+                _explicit(token, stage, 1)
+            except ArchError as exc:
+                raise r.fail(f"{field}.{key}", f"{token!r} is not a block option ({exc}); write e.g. ir_k3_e3 "
+                             "or conv_k1_e1_linear") from None
+    return stage
+
+
+def _check_buildable(r: _Reader, space: SearchSpace) -> None:
+    """Every slot must accept its choices (e.g. odd widths for ShuffleNet)."""
+    try:
+        for width in space.widths:
+            for slots in space.slots(width, space.resolutions[0]):
                 for slot in slots:
                     for block in slot.choices:
-                        _resolve_block(block, slot.cin, slot.cout, slot.hw, divisor, slot.position)
+                        _resolve_block(block, slot.cin, slot.cout, slot.hw, space.divisor, slot.position)
     except ArchError as exc:
         raise r.fail("stages", f"a block the space allows cannot be built: {exc}") from None
-    return space
 
 
 def _choice(r: _Reader, value: Any, field: str, allowed: Sequence[int]) -> int:

@@ -25,19 +25,17 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nas.arch import Arch
+from nas.batches import MEAN, STD, Split, augment, balanced_indices, make_split, to_input  # noqa: F401  (re-exported)
 from nas.data import Dataset
 from nas.errors import NasError
 from nas.model import build
 
-MEAN = (125.3, 123.0, 113.9)
-STD = (63.0, 62.1, 66.7)
 EpochCallback = Callable[[int, float], bool]
 """Called with (epoch index, validation accuracy); return False to stop training."""
 
@@ -97,7 +95,7 @@ DEFAULT_RUNGS = (
 """The search's rungs. Rung 0 trains the screened survivors at half resolution (16 px: 2.5x cheaper per image, so
 2x the steps of a 32 px epoch for less time); rung 1 re-trains the best 1/eta at the arch's own resolution.
 Learning rates from a sweep on real CIFAR-10: at 62-250 steps, 0.1-0.2 left deep archs at chance and
-0.02-0.05 learned (docs/DESIGN_NOTES.md, "Accuracy and fidelity")."""
+0.02-0.05 learned (docs/decisions/0020)."""
 
 
 SHORT_RUN_IMAGES = 32_000
@@ -194,67 +192,6 @@ def set_threads(threads: int | None = None) -> int:
     return torch.get_num_threads()
 
 
-def balanced_indices(labels: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` indices with (as nearly as possible) equal numbers per class."""
-    classes = np.unique(labels)
-    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
-    base, extra = divmod(count, len(classes))
-    chosen = [idx[: base + (i < extra)] for i, idx in enumerate(per_class)]
-    return np.sort(np.concatenate(chosen))
-
-
-@dataclass(frozen=True)
-class Split:
-    """Training pool and held-out validation split, as tensors on the training device."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-
-
-def make_split(data: Dataset, fidelity: Fidelity, device: torch.device, data_seed: int = 0) -> Split:
-    """Class-balanced validation split held out of the training set, then a class-balanced training subset.
-
-    Both depend only on ``data_seed``: every arch of a search sees the same images.
-    """
-    rng = np.random.default_rng(data_seed)
-    n = len(data.train_y)
-    if fidelity.val_size >= n:
-        raise NasError(f"val_size {fidelity.val_size} leaves no training images out of {n}")
-    val = balanced_indices(data.train_y, fidelity.val_size, rng)
-    pool = np.setdiff1d(np.arange(n), val)
-    if fidelity.subset is not None and fidelity.subset < len(pool):
-        pool = pool[balanced_indices(data.train_y[pool], fidelity.subset, rng)]
-    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-    return Split(as_tensor(data.train_x[pool]), as_tensor(data.train_y[pool]), as_tensor(data.train_x[val]),
-                 as_tensor(data.train_y[val]))
-
-
-def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Pad-4 random crop and random horizontal flip of a uint8 NCHW batch, as one gather."""
-    n, _, h, w = images.shape
-    padded = F.pad(images, (4, 4, 4, 4))
-    dy = torch.randint(0, 9, (n,), generator=generator).to(images.device)
-    dx = torch.randint(0, 9, (n,), generator=generator).to(images.device)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(images.device)
-    rows = dy[:, None] + torch.arange(h, device=images.device)[None, :]
-    cols = torch.arange(w, device=images.device)[None, :]
-    cols = torch.where(flip[:, None], w - 1 - cols, cols) + dx[:, None]
-    batch = torch.arange(n, device=images.device)[:, None, None]
-    return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
-
-
-def to_input(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """uint8 NCHW -> normalised float, resized if the arch asks for another resolution, channels_last."""
-    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
-    x = (images.float() - mean) / std
-    if resolution != x.shape[-1]:
-        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
-    return x.contiguous(memory_format=torch.channels_last)
-
-
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Weight decay on conv/linear weights only: decaying BN scales and biases only hurts."""
     decay, no_decay = [], []
@@ -321,76 +258,92 @@ def train(arch: Arch, data: Dataset, fidelity: Fidelity = Fidelity(), seed: int 
     split = make_split(data, fidelity, device, data_seed)
     resolution = fidelity.resolution or arch.resolution
     model = (model or build(arch)).to(device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(parameter_groups(model, fidelity.weight_decay), lr=fidelity.lr, momentum=0.9,
-                                nesterov=True)
-    n = len(split.train_y)
-    steps_per_epoch = max(1, n // fidelity.batch_size)
+    steps_per_epoch = max(1, len(split.train_y) // fidelity.batch_size)
     total_steps = max(1, int(round(fidelity.epochs * steps_per_epoch)))
-    if fidelity.schedule == "onecycle" and total_steps >= 10:  # one-cycle needs a few steps per phase
-        scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=fidelity.lr, total_steps=total_steps, pct_start=0.25, div_factor=10,
-            final_div_factor=100)
-    else:
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
-    criterion = nn.CrossEntropyLoss(label_smoothing=fidelity.label_smoothing)
+    loop = _Loop(model, split, fidelity, resolution, generator, device, total_steps, steps_per_epoch,
+                 Divergence(arch.num_classes), check_every=1 if device.type == "cpu" else 10)
     eval_batch = eval_batch_size(model, resolution, device)  # once: the shapes do not change between epochs
     result = TrainResult(str(arch), fidelity, seed)
-    bar = None
     if progress:
         from nas.progress import bar as progress_bar
 
-        bar = progress_bar(total_steps, f"training {arch.id}", "step")
+        loop.bar = progress_bar(total_steps, f"training {arch.id}", "step")
+    start = time.perf_counter()
     try:
-        watch = Divergence(arch.num_classes)
-        check_every = 1 if device.type == "cpu" else 10  # reading the loss syncs a GPU: not every step there
-        start = time.perf_counter()
-        step = 0
         for epoch in range(math.ceil(total_steps / steps_per_epoch)):
-            model.train()
-            order = torch.randperm(n, generator=generator).to(device)
-            for i in range(steps_per_epoch):
-                if step >= total_steps:
-                    break
-                index = order[i * fidelity.batch_size:(i + 1) * fidelity.batch_size]
-                images = split.train_x[index]
-                if fidelity.augment:
-                    images = augment(images, generator)
-                loss = criterion(model(to_input(images, resolution)), split.train_y[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                result.train_images += len(index)
-                if bar is not None:
-                    bar.update(1)
-                if step % check_every and step < total_steps:
-                    continue
-                value = loss.item()
-                if bar is not None:
-                    bar.set_postfix(loss=f"{value:.3f}", refresh=False)
-                if watch.update(value):
-                    result.diverged = (f"loss {watch.smoothed:.3g} at step {step} of {total_steps} (chance is "
-                                       f"{math.log(arch.num_classes):.2f}) at lr {fidelity.lr:g}")
-                    break
-            if result.diverged:
+            if loop.epoch(result):
+                result.diverged = (f"loss {loop.watch.smoothed:.3g} at step {loop.step} of {total_steps} (chance is "
+                                   f"{math.log(arch.num_classes):.2f}) at lr {fidelity.lr:g}")
                 result.history.append(1.0 / arch.num_classes)  # chance: what a diverged model predicts
                 result.stopped_early = True
                 break
             result.seconds = time.perf_counter() - start
             result.history.append(accuracy(model, split.val_x, split.val_y, resolution, eval_batch))
-            result.steps = step
-            if bar is not None:
-                bar.set_postfix(val_acc=f"{result.history[-1]:.3f}")
+            result.steps = loop.step
+            if loop.bar is not None:
+                loop.bar.set_postfix(val_acc=f"{result.history[-1]:.3f}")
             if callback is not None and callback(epoch, result.history[-1]) is False:
-                result.stopped_early = step < total_steps
+                result.stopped_early = loop.step < total_steps
                 break
     finally:  # closed before any error is printed, so the error is the last line
-        if bar is not None:
-            bar.close()
+        if loop.bar is not None:
+            loop.bar.close()
     result.seconds = time.perf_counter() - start
-    result.steps = step
+    result.steps = loop.step
     return result, model
+
+
+class _Loop:
+    """One training's optimiser, schedule and step counter; :meth:`epoch` runs one pass over the data."""
+
+    def __init__(self, model: nn.Module, split: Split, fidelity: Fidelity, resolution: int,
+                 generator: torch.Generator, device: torch.device, total_steps: int, steps_per_epoch: int,
+                 watch: Divergence, check_every: int) -> None:
+        self.model, self.split, self.fidelity, self.resolution = model, split, fidelity, resolution
+        self.device = device
+        self.generator, self.total_steps, self.steps_per_epoch = generator, total_steps, steps_per_epoch
+        self.watch, self.check_every = watch, check_every  # reading the loss syncs a GPU: not every step there
+        self.optimizer = torch.optim.SGD(parameter_groups(model, fidelity.weight_decay), lr=fidelity.lr,
+                                         momentum=0.9, nesterov=True)
+        if fidelity.schedule == "onecycle" and total_steps >= 10:  # one-cycle needs a few steps per phase
+            self.scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=fidelity.lr, total_steps=total_steps, pct_start=0.25, div_factor=10,
+                final_div_factor=100)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, total_steps)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=fidelity.label_smoothing)
+        self.step = 0
+        self.bar: Any = None
+
+    def epoch(self, result: TrainResult) -> bool:
+        """One pass (or what is left of the step budget); True when the loss diverged."""
+        split, batch = self.split, self.fidelity.batch_size
+        self.model.train()
+        order = torch.randperm(len(split.train_y), generator=self.generator).to(self.device)
+        for i in range(self.steps_per_epoch):
+            if self.step >= self.total_steps:
+                break
+            index = order[i * batch:(i + 1) * batch]
+            images = split.train_x[index]
+            if self.fidelity.augment:
+                images = augment(images, self.generator)
+            loss = self.criterion(self.model(to_input(images, self.resolution)), split.train_y[index])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            result.train_images += len(index)
+            if self.bar is not None:
+                self.bar.update(1)
+            if self.step % self.check_every and self.step < self.total_steps:
+                continue
+            value = loss.item()
+            if self.bar is not None:
+                self.bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+            if self.watch.update(value):
+                return True
+        return False
 
 
 def evaluate_test(model: nn.Module, data: Dataset, resolution: int, device: torch.device | None = None) -> float:

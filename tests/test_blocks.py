@@ -1,22 +1,21 @@
-"""Every block type in both strides: shapes, gradients, residual rules, BN folding."""
+"""Every block type in both strides: shapes, gradients, residual rules, BN folding; one registry for all of them."""
 
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 
 import pytest
 import torch
 
-from nas.arch import Layer
-from nas.blocks import (
-    GhostBottleneck,
-    GhostModule,
-    InvertedResidual,
-    ShuffleUnit,
-    build_layer,
-    channel_shuffle,
-    fold_batchnorm,
-)
+from nas.arch import Layer, parse_arch
+from nas.blocks import BLOCKS, REGISTERED
+from nas.blocks.fused import FusedMBConv
+from nas.blocks.ghost import GhostBottleneck, GhostModule
+from nas.blocks.ir import InvertedResidual
+from nas.blocks.shuffle import ShuffleUnit
+from nas.blocks.torch_parts import build_layer, channel_shuffle, fold_batchnorm
 
 CASES = [
     # kind, cin, mid, cout, kernel, stride, se
@@ -24,6 +23,7 @@ CASES = [
     ("ghost", 16, 48, 24, 3, 1, 0), ("ghost", 24, 72, 24, 5, 1, 24), ("ghost", 24, 72, 40, 5, 2, 24),
     ("shuffle", 24, 58, 116, 3, 2, 0), ("shuffle", 116, 58, 116, 5, 1, 0), ("shuffle", 24, 58, 116, 3, 1, 0),
     ("ds", 16, 16, 32, 3, 2, 8), ("ds", 32, 32, 32, 5, 1, 0),
+    ("fused", 16, 64, 24, 3, 2, 0), ("fused", 24, 96, 24, 3, 1, 24), ("fused", 24, 24, 24, 5, 1, 0),
 ]
 
 
@@ -90,3 +90,39 @@ def test_fold_batchnorm_preserves_outputs() -> None:
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     x = torch.randn(2, 24, 8, 8)
     assert torch.allclose(folded(x), module(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,cin,mid,cout,kernel,stride,se", CASES)
+def test_each_block_counts_its_own_parameters(kind: str, cin: int, mid: int, cout: int, kernel: int, stride: int,
+                                              se: int) -> None:
+    layer = Layer(kind, cin, cout, 16, kernel, stride, mid, se)
+    assert BLOCKS[kind].cost(layer).params == sum(p.numel() for p in build_layer(layer).parameters())
+
+
+def test_fused_mbconv_is_efficientnetv2s_block() -> None:
+    """EfficientNetV2-S stage 2's first block (er_r4_k3_s2_e4_c48 after a 24-wide stage), counted by hand:
+    3x3 conv 24->96 + BN, 1x1 conv 96->48 + BN, no residual at stride 2."""
+    arch = parse_arch("r32_w1-stem_c24_k3_s1-fused_k3_e4_c48_s2-head_c1280")
+    layer = arch.layers()[1]
+    assert layer.key == "fused|k3|cin24|mid96|cout48|s2|hw32|relu"
+    module = build_layer(layer)
+    assert isinstance(module, FusedMBConv) and not module.use_residual
+    assert module.expand.conv.kernel_size == (3, 3) and module.expand.conv.stride == (2, 2)
+    by_hand = 3 * 3 * 24 * 96 + 2 * 96 + 96 * 48 + 2 * 48
+    assert sum(p.numel() for p in module.parameters()) == by_hand == BLOCKS["fused"].cost(layer).params
+    assert build_layer(Layer("fused", 48, 48, 8, 3, 1, 192)).use_residual
+
+
+def test_every_block_module_is_registered_and_no_other_module_names_a_block() -> None:
+    """Adding a block is one file in nas/blocks and one REGISTERED entry: no other module names a block type."""
+    package = Path(__file__).resolve().parent.parent / "nas"
+    files = {p.stem for p in (package / "blocks").glob("*.py")} - {"__init__", "base", "torch_parts"}
+    assert files == set(REGISTERED) and set(BLOCKS) == files
+    named = []
+    for path in package.rglob("*.py"):
+        if path.parent.name == "blocks" or path.stem == "hwnasbench":  # FBNet's ops are ir and conv by definition
+            continue
+        for name in ("fused", "ghost", "shuffle"):
+            if re.search(rf"[\"']{name}(_se)?[\"']", path.read_text()):
+                named.append(f"{path.relative_to(package)}: {name}")
+    assert not named

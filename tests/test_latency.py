@@ -709,3 +709,15 @@ def test_no_prediction_falls_below_the_floor_and_a_fit_that_would_is_refused() -
     assert "calibration" not in fitted.meta, "a refused fit leaves the table as it was"
     apply_calibration(fitted, {"scale": 0.9, "offset_ms": 0.0}, [sample], ["x"], 0, save=False)
     assert fitted.predict(ARCH) == pytest.approx(0.9 * raw)
+
+
+def test_the_shipped_cpu_table_measures_every_layer_of_every_shipped_space() -> None:
+    """A search on any shipped space and cpu_x86 needs no missing-key fallback (fused_mbv2's fused-MBConv keys
+    included: a new block's keys are measured, not predicted)."""
+    from nas.space import available_spaces
+
+    table = load_table("cpu_x86")
+    missing = {name: [k for k in load_space(name).layers() if k not in table.entries] for name in available_spaces()}
+    assert not any(missing.values()), {name: keys[:3] for name, keys in missing.items() if keys}
+    fused = [e for k, e in table.entries.items() if k.startswith("fused|")]
+    assert fused and all(e.origin == "measured" for e in fused)

@@ -77,7 +77,7 @@ def test_the_finalist_is_judged_by_its_seed_mean_and_a_fallen_finalist_hands_ove
     workers the runner-up is confirmed beside the finalist, in one batch."""
     from types import SimpleNamespace
 
-    from nas.search.context import SearchContext
+    from nas.search.journal import EvaluationJournal
     from nas.search.run import Candidate, _confirmed_front
     from nas.space import resolve_arch
 
@@ -86,30 +86,32 @@ def test_the_finalist_is_judged_by_its_seed_mean_and_a_fallen_finalist_hands_ove
     trained: list[Candidate] = []
     calls: list[list[str]] = []
 
-    class Fake:
-        config = SimpleNamespace(seed=0, finalist_seeds=2, workers=workers)
-        fidelities = [None, None]
+    class Journal:
         cache = [SimpleNamespace(arch="baseline", rung=1, accuracy=0.35) for _ in range(9)]
 
+        def evaluations(self, rung: int) -> list:
+            return [e for e in self.cache if e.rung == rung]
+
+        noise = EvaluationJournal.noise
+
+    journal = Journal()
+
+    class Evaluator:
         def evaluate(self, arch: object, rung: int, seed: int) -> SimpleNamespace:
             trained.append(next(c for c in (lucky, steady) if c.arch == arch))
-            self.cache.append(SimpleNamespace(arch=str(arch), rung=rung, accuracy=reruns[str(arch)]))
-            return self.cache[-1]
+            journal.cache.append(SimpleNamespace(arch=str(arch), rung=rung, accuracy=reruns[str(arch)]))
+            return journal.cache[-1]
 
         def evaluate_many(self, requests: list, desc: str = "", show_progress: bool = False) -> list:
             calls.append(["lucky" if arch == lucky.arch else "steady" for arch, _, _ in requests])
             return [self.evaluate(arch, rung, seed) for arch, rung, seed in requests]
 
-        def evaluations(self, rung: int) -> list:
-            return [e for e in self.cache if e.rung == rung]
-
-        noise = SearchContext.noise
-
-    fake = Fake()
+    fake = SimpleNamespace(config=SimpleNamespace(seed=0, finalist_seeds=2, workers=workers, fidelities=[None, None]),
+                           journal=journal, evaluator=Evaluator())
     for candidate, first in ((lucky, 0.50), (steady, 0.45)):
         candidate.record(0, 0, 0.3)
         candidate.record(1, 0, first)
-        fake.cache.append(SimpleNamespace(arch=str(candidate.arch), rung=1, accuracy=first))
+        journal.cache.append(SimpleNamespace(arch=str(candidate.arch), rung=1, accuracy=first))
     front, noise = _confirmed_front(fake, [lucky, steady], show_progress=False)  # type: ignore[arg-type]
     assert trained == [lucky, steady] and calls == batches
     assert lucky.accuracy[1] == pytest.approx(0.35) and steady.accuracy[1] == pytest.approx(0.445)
@@ -171,19 +173,19 @@ def test_a_training_on_a_worker_process_is_the_training_done_here(tmp_path: Path
     context = SearchContext(config)
     first, second = context.space.sample_random(2, seed=3)
     try:
-        got = context.evaluate_many([(first, 0, 0), (second, 1, 5), (first, 0, 0)])
+        got = context.evaluator.evaluate_many([(first, 0, 0), (second, 1, 5), (first, 0, 0)])
     finally:
         context.close()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        expected_first, _ = train(first, context.data, config.fidelities[0], seed=0)
-        expected_second, model = train(second, context.data, config.fidelities[1], seed=5)
+        expected_first, _ = train(first, context.evaluator.data, config.fidelities[0], seed=0)
+        expected_second, model = train(second, context.evaluator.data, config.fidelities[1], seed=5)
     finally:
         torch.set_num_threads(threads)
     assert [e.accuracy for e in got] == [expected_first.accuracy, expected_second.accuracy, expected_first.accuracy]
     assert got[1].history == expected_second.history and (got[1].rung, got[1].seed) == (1, 5)
-    saved = torch.load(context.weights_path(second, 1, 5), weights_only=True)  # top rung: weights kept
+    saved = torch.load(context.folder.weights_path(second, 1, 5), weights_only=True)  # top rung: weights kept
     assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
     assert len((config.run_dir / "evaluations.jsonl").read_text().splitlines()) == 2
 
@@ -199,10 +201,10 @@ def test_a_diverged_training_is_reported_not_kept(tmp_path: Path, workers: int) 
     context = SearchContext(config)
     arch = context.space.sample_random(1, seed=3)[0]
     try:
-        (evaluation,) = context.evaluate_many([(arch, 0, 0)])
+        (evaluation,) = context.evaluator.evaluate_many([(arch, 0, 0)])
     finally:
         context.close()
-    assert evaluation.accuracy == pytest.approx(0.1) and not context.cache
+    assert evaluation.accuracy == pytest.approx(0.1) and not len(context.journal)
 
 
 @pytest.fixture(scope="module")
@@ -426,7 +428,7 @@ def test_a_broken_or_oddly_named_unrelated_table_does_not_stop_a_search(tmp_path
     config = _config(tmp_path)
     config.validate()
     context = SearchContext(config)
-    assert set(context.other_tables) == {"rpi4"}
+    assert set(context.oracle.other_tables) == {"rpi4"}
     assert any("skipping latency table broken" in r.getMessage() for r in caplog.records)
 
 

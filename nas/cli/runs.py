@@ -47,7 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="rerun from a run's config.yaml")
     p.add_argument("--resume", default=None, help="continue the run of this name (or folder)")
     p.set_defaults(handler=cmd_search)
+    _register_after_search(sub)
 
+
+def _register_after_search(sub: argparse._SubParsersAction) -> None:
+    """What is done with a finished run: export, confirm, report."""
     p = sub.add_parser("export", help="export a run's archs (default: its Pareto front): ONNX, weights, arch.yaml, "
                                       "metrics.json")
     p.add_argument("run", help="run folder (runs/<name>)")
@@ -83,10 +87,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.resume:
         from pathlib import Path
 
-        run = Path(args.resume) if "/" in args.resume else Path(args.runs_dir or "runs") / args.resume
-        if not (run / "config.yaml").is_file():
-            raise NasError(f"no run to resume at {run} (no config.yaml there)")
-        config = SearchConfig.load_run(run)
+        from nas.search.run_folder import RunFolder
+
+        folder = RunFolder(Path(args.resume) if "/" in args.resume else Path(args.runs_dir or "runs") / args.resume)
+        if not folder.has_config():
+            raise NasError(f"no run to resume at {folder.path} (no config.yaml there)")
+        config = folder.config()
         resume = True
     elif args.config:
         config = SearchConfig.load(args.config)
@@ -184,7 +190,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
         raise NasError(f"--workers must be at least 1, got {args.workers}")
     plan = plan_confirmation(args.run, seeds=args.seeds, top=args.top, epochs=args.epochs, subset=args.subset)
     print(format_summary(run_confirmation(plan, workers=args.workers, threads=args.threads)))
-    print(f"-> {plan.run / 'confirm.json'}")
+    print(f"-> {plan.run.confirm_path}")
     return 0
 
 

@@ -16,7 +16,7 @@ measurement (the other goes to history).
 
 Two sweeps are the default because on a shared machine a key's outliers are one-off (one measurement
 off by 6-17 % while the others agree within 1-2 %), which a second sweep and a tie-breaking third
-catch; the measurements are in docs/DESIGN_NOTES.md, "Per-key stability".
+catch; the measurements are in docs/decisions/0016.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ def open_table(device: str, runtime: Runtime, path: str | Path | None = None) ->
     if REFERENCE_LAYER not in str(table.meta.get("reference", "")):
         raise TableError(f"table {device!r} was measured against another reference ({table.meta.get('reference')!r}), "
                          f"so new measurements would be in other units; build it afresh under another --device name")
+    table.meta.setdefault("runtime_name", runtime.name)
     return table, runtime.timer(table.meta["reference_ms"])
 
 

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from nas.arch import Arch, Layer
-from nas.blocks import build_layer
+from nas.blocks.torch_parts import build_layer
 from nas.latency import ortbench
 from nas.latency.measure import REFERENCE_LAYER, reference_layer
 from nas.latency.onnx_io import to_onnx_bytes
+from nas.latency.runtimes import RUNTIMES
 from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, now, table_path
 from nas.progress import progress
 
@@ -176,6 +177,7 @@ def import_results(results_path: str | Path, device: str, bundle: str | Path) ->
         units = float(table.meta["reference_ms"]) / float(results["reference_ms"])
     else:
         meta = {"device": device, **results.get("host", {}), "runtime": results["runtime"],
+                **({"runtime_name": results["runtime_name"]} if results.get("runtime_name") in RUNTIMES else {}),
                 "runtime_version": results.get("runtime_version", "unknown"), "provider": results.get("provider", "CPU"),
                 "threads": results["threads"], "batch": results.get("batch", 1), "created": now(), "updated": now(),
                 "spaces": manifest["spaces"], "reference": f"probe layer {manifest['reference']['layer']}, batch 1",

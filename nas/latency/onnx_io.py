@@ -4,7 +4,7 @@ Exporter choice (measured here, torch 2.13): the TorchScript-based exporter (``d
 exports a small CIFAR net in about 0.35 s; the default dynamo exporter takes about 6 s and writes
 weights to a side ``.onnx.data`` file. Latency tables export hundreds of blocks, so we use the
 TorchScript exporter while it exists and fall back to the dynamo exporter (weights embedded) when
-it does not. BN is folded in torch beforehand (:func:`nas.blocks.fold_batchnorm`), so the graph is
+it does not. BN is folded in torch beforehand (:func:`nas.blocks.torch_parts.fold_batchnorm`), so the graph is
 the same whichever exporter runs.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nas.blocks import fold_batchnorm
+from nas.blocks.torch_parts import fold_batchnorm
 from nas.errors import ExportError
 from nas.latency.ortbench import session as ort_session
 

@@ -297,78 +297,105 @@ def run_bundle(bundle_dir: str, out_path: str, threads: int, target_s: float, pa
     stopped, in either sweep."""
     import onnxruntime as ort
 
-    with open(os.path.join(bundle_dir, "manifest.json")) as handle:
-        manifest = json.load(handle)
-    results: dict[str, dict] = _partial_results(out_path, manifest["bundle_id"])
-    if results:
-        print(f"runner: resuming, {len(results)} of {len(manifest['entries'])} layers already measured", file=sys.stderr)
-    entries = manifest["entries"]
-    ref = manifest["reference"]
-    for item in (ref, manifest["overhead"]):  # every model the timing depends on is checked, not only the layers
-        if sha256_file(os.path.join(bundle_dir, item["file"])) != item["sha256"]:
-            raise SystemExit(f"runner: {item['file']} does not match the manifest (corrupt copy?)")
-    reference = Reference.from_onnx(os.path.join(bundle_dir, ref["file"]), tuple(ref["input_shape"]), threads)
-    started = time.time()
-    for i, (key, item) in enumerate(sorted(entries.items()), 1):
-        if key in results:
-            continue
-        path = os.path.join(bundle_dir, item["file"])
-        if sha256_file(path) != item["sha256"]:
-            raise SystemExit(f"runner: {item['file']} does not match the manifest (corrupt copy?)")
-        timing = time_onnx(path, tuple(item["input_shape"]), reference, threads, target_s=target_s)
-        results[key] = {**asdict(timing), **({"measurements": [timing.ms]} if passes == 2 else {})}
-        _write_json(out_path + ".partial", {"bundle_id": manifest["bundle_id"], "results": results, "networks": {}})
-        elapsed = time.time() - started
-        per_key = elapsed / i
-        eta = per_key * (len(entries) - i) + (per_key * len(entries) if passes == 2 else 0)  # + the whole second sweep
-        sweep = " sweep 1 of 2" if passes == 2 else ""
-        print(f"\r[{i}/{len(entries)}{sweep}] {elapsed:6.0f}s elapsed, ETA {eta:6.0f}s", end="", file=sys.stderr,
-              flush=True)
-    print(file=sys.stderr)
-    second = [key for key in sorted(entries) if passes == 2 and len(results[key].get("measurements", [])) == 1]
-    started = time.time()
-    for i, key in enumerate(second, 1):
-        item = entries[key]
-        path = os.path.join(bundle_dir, item["file"])
-
-        def again(factor: float, path: str = path, shape: tuple = tuple(item["input_shape"])) -> dict:
-            return asdict(time_onnx(path, shape, reference, threads, target_s=target_s * factor))
-
-        results[key] = two_sweeps(results[key], again)
-        _write_json(out_path + ".partial", {"bundle_id": manifest["bundle_id"], "results": results, "networks": {}})
-        elapsed = time.time() - started
-        print(f"\r[{i}/{len(second)} sweep 2 of 2] {elapsed:6.0f}s elapsed, ETA {elapsed / i * (len(second) - i):6.0f}s",
-              end="", file=sys.stderr, flush=True)
-    if second:
-        print(file=sys.stderr)
-    networks: dict[str, dict] = _partial_results(out_path, manifest["bundle_id"], "networks")
-    for text, item in sorted(manifest.get("networks", {}).items()):  # whole networks, after every layer
-        if text in networks:
-            continue
-        path = os.path.join(bundle_dir, item["file"])
-        if sha256_file(path) != item["sha256"]:
-            raise SystemExit(f"runner: {item['file']} does not match the manifest (corrupt copy?)")
-        networks[text] = asdict(time_onnx(path, tuple(item["input_shape"]), reference, threads, target_s=target_s))
-        _write_json(out_path + ".partial", {"bundle_id": manifest["bundle_id"], "results": results, "networks": networks})
-    item = manifest["overhead"]
-    overhead = time_onnx(os.path.join(bundle_dir, item["file"]), tuple(item["input_shape"]), reference, threads,
+    run = _BundleRun(bundle_dir, out_path, threads, target_s)
+    run.first_sweep(passes)
+    if passes == 2:
+        run.second_sweep()
+    run.time_networks()
+    item = run.manifest["overhead"]
+    overhead = time_onnx(os.path.join(bundle_dir, item["file"]), tuple(item["input_shape"]), run.reference, threads,
                          target_s=target_s)
     document = {
         "schema": RESULTS_SCHEMA,
-        "bundle_id": manifest["bundle_id"],
+        "bundle_id": run.manifest["bundle_id"],
         "host": host_description(),
-        "runtime": "onnxruntime", "runtime_version": ort.__version__, "provider": "CPUExecutionProvider",
+        "runtime": "onnxruntime", "runtime_name": "ort-cpu", "runtime_version": ort.__version__,
+        "provider": "CPUExecutionProvider",
         "threads": threads, "batch": 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "overhead_ms": overhead.ms,
-        "reference_ms": reference.nominal_ms,
-        "results": results,
-        "networks": networks,
+        "reference_ms": run.reference.nominal_ms,
+        "results": run.results,
+        "networks": run.networks,
     }
     _write_json(out_path, document)
     if os.path.exists(out_path + ".partial"):
         os.remove(out_path + ".partial")
     return document
+
+
+class _BundleRun:
+    """One run of a bundle: its manifest, the probe, and the results so far (saved after every timing)."""
+
+    def __init__(self, bundle_dir: str, out_path: str, threads: int, target_s: float) -> None:
+        self.bundle_dir, self.out_path, self.threads, self.target_s = bundle_dir, out_path, threads, target_s
+        with open(os.path.join(bundle_dir, "manifest.json")) as handle:
+            self.manifest = json.load(handle)
+        self.entries = self.manifest["entries"]
+        self.results: dict[str, dict] = _partial_results(out_path, self.manifest["bundle_id"])
+        self.networks: dict[str, dict] = _partial_results(out_path, self.manifest["bundle_id"], "networks")
+        if self.results:
+            print(f"runner: resuming, {len(self.results)} of {len(self.entries)} layers already measured",
+                  file=sys.stderr)
+        ref = self.manifest["reference"]
+        for item in (ref, self.manifest["overhead"]):  # every model the timing depends on is checked
+            self.checked(item)
+        self.reference = Reference.from_onnx(os.path.join(bundle_dir, ref["file"]), tuple(ref["input_shape"]),
+                                             threads)
+
+    def checked(self, item: dict) -> str:
+        """The path of a manifest item, after checking its file is the one the bundle wrote."""
+        path = os.path.join(self.bundle_dir, item["file"])
+        if sha256_file(path) != item["sha256"]:
+            raise SystemExit(f"runner: {item['file']} does not match the manifest (corrupt copy?)")
+        return path
+
+    def time(self, path: str, shape: list, factor: float = 1.0) -> dict:
+        return asdict(time_onnx(path, tuple(shape), self.reference, self.threads, target_s=self.target_s * factor))
+
+    def save(self) -> None:
+        _write_json(self.out_path + ".partial", {"bundle_id": self.manifest["bundle_id"], "results": self.results,
+                                                 "networks": self.networks})
+
+    def first_sweep(self, passes: int) -> None:
+        started = time.time()
+        for i, (key, item) in enumerate(sorted(self.entries.items()), 1):
+            if key in self.results:
+                continue
+            timing = self.time(self.checked(item), item["input_shape"])
+            self.results[key] = {**timing, **({"measurements": [timing["ms"]]} if passes == 2 else {})}
+            self.save()
+            elapsed = time.time() - started
+            per_key = elapsed / i
+            eta = per_key * (len(self.entries) - i) + (per_key * len(self.entries) if passes == 2 else 0)  # + sweep 2
+            sweep = " sweep 1 of 2" if passes == 2 else ""
+            print(f"\r[{i}/{len(self.entries)}{sweep}] {elapsed:6.0f}s elapsed, ETA {eta:6.0f}s", end="",
+                  file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+
+    def second_sweep(self) -> None:
+        second = [key for key in sorted(self.entries) if len(self.results[key].get("measurements", [])) == 1]
+        started = time.time()
+        for i, key in enumerate(second, 1):
+            item = self.entries[key]
+            path = os.path.join(self.bundle_dir, item["file"])
+            self.results[key] = two_sweeps(self.results[key],
+                                           lambda factor, path=path, shape=item["input_shape"]: self.time(path, shape,
+                                                                                                          factor))
+            self.save()
+            elapsed = time.time() - started
+            print(f"\r[{i}/{len(second)} sweep 2 of 2] {elapsed:6.0f}s elapsed, "
+                  f"ETA {elapsed / i * (len(second) - i):6.0f}s", end="", file=sys.stderr, flush=True)
+        if second:
+            print(file=sys.stderr)
+
+    def time_networks(self) -> None:
+        """Whole networks, after every layer."""
+        for text, item in sorted(self.manifest.get("networks", {}).items()):
+            if text in self.networks:
+                continue
+            self.networks[text] = self.time(self.checked(item), item["input_shape"])
+            self.save()
 
 
 def _write_json(path: str, document: dict) -> None:

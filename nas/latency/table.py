@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,12 +37,24 @@ import numpy as np
 from nas.arch import Arch, layer_from_key
 from nas.errors import NasError
 from nas.fileio import atomic_write_text
+from nas.latency.compiled import CompiledTable
+from nas.latency.runtimes import runtime_of_meta
+from nas.latency.table_home import (  # noqa: F401  (re-exported: where tables live is part of the table API)
+    DEVICE_NAME,
+    TABLES_DIR,
+    TableError,
+    available_devices,
+    check_device_name,
+    is_shipped,
+    table_home,
+    table_path,
+    user_reports_dir,
+    user_table_path,
+    user_tables_dir,
+)
 
 SCHEMA = "nas.latency_table/1"
-TABLES_DIR = Path(__file__).resolve().parent.parent.parent / "latency_tables"
-"""The shipped tables: read, never written (see :func:`user_tables_dir`)."""
 ORIGINS = ("measured", "predicted", "imported", "adapted")
-DEVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
 def now() -> str:
@@ -69,10 +79,6 @@ FOREIGN_HOST_MISMATCH = 0.38
 def error_text(bar: float | None) -> str:
     """'+-0.42 ms', or 'unknown' where an extrapolated entry has no measured error."""
     return "unknown (extrapolated layers)" if bar is None else f"+-{bar:.2f} ms"
-
-
-class TableError(NasError):
-    """A table is missing, corrupt, or lacks entries an arch needs."""
 
 
 @functools.cache
@@ -178,7 +184,7 @@ class LatencyTable:
 
     def measured_by_a_host(self) -> bool:
         """Whether ``nas latency build`` measured this table (so a host like the one it names can add entries)."""
-        return "reference_ms" in self.meta and self.meta.get("runtime") in ("onnxruntime", "torch")
+        return "reference_ms" in self.meta and runtime_of_meta(self.meta) is not None
 
     def fill_advice(self, space: str = "SPACE") -> str:
         """How to add the entries a space needs to this table: it depends on where its numbers come from.
@@ -281,102 +287,11 @@ class LatencyTable:
     def compile(self, keys: Sequence[str] | None = None) -> CompiledTable:
         """A vectorised view for predicting many archs at once."""
         keys = list(self.entries) if keys is None else list(keys)
-        return CompiledTable(self, keys)
-
-
-class CompiledTable:
-    """Entries as a numpy vector; archs as index lists; prediction as one ``np.add.reduceat``."""
-
-    def __init__(self, table: LatencyTable, keys: list[str]) -> None:
-        self.table = table
-        self.index = {key: i for i, key in enumerate(keys)}
-        self.values = np.array([table.contribution(k) for k in keys] + [np.nan])
-        self.raw = np.array([table.entries[k].ms for k in keys] + [np.nan])
-
-    def encode(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
-        """Flat key indices of all archs and the start offset of each arch."""
-        missing = len(self.values) - 1
-        flat: list[int] = []
-        starts = np.empty(len(archs), dtype=np.int64)
-        get = self.index.get
-        for i, arch in enumerate(archs):
-            starts[i] = len(flat)
-            flat.extend(get(k, missing) for k in arch.keys())
-        return np.asarray(flat, dtype=np.int64), starts
-
-    def predict_encoded(self, flat: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Predicted ms per arch; NaN where a key is missing."""
-        scale, offset = self.table.calibration
-        if not len(starts):
-            return np.empty(0)
-        calibrated = offset + scale * self.table.overhead_ms + np.add.reduceat(self.values[flat], starts)
-        finite = calibrated[np.isfinite(calibrated)]
-        if len(finite) and finite.min() <= 0:
-            self.table.check_positive(float(finite.min()))
-        floor = PREDICTION_FLOOR * (self.table.overhead_ms + np.add.reduceat(self.raw[flat], starts))
-        return np.maximum(calibrated, floor)  # NaN (a missing key) stays NaN
-
-    def predict(self, archs: Sequence[Arch]) -> np.ndarray:
-        predicted = self.predict_encoded(*self.encode(archs))
-        measured = self.table.measured_networks
-        if measured:
-            for i, arch in enumerate(archs):
-                if str(arch) in measured and np.isfinite(predicted[i]):
-                    predicted[i] = measured[str(arch)]
-        return predicted
+        return CompiledTable(self, keys, PREDICTION_FLOOR)
 
 
 # ------------------------------------------------------------------------------------------------
 # Loading
-
-
-def user_tables_dir() -> Path:
-    """Where the tables a user builds, fits, adapts or imports go: ``$NAS_TABLES``, else the user's data directory
-    (``$XDG_DATA_HOME/nas/latency_tables``, by default ``~/.local/share/nas/latency_tables``).
-
-    Why apart from the shipped ones: a fit or an import on one machine must not rewrite the tables (and their
-    reports) that everybody else's searches read; a user table shadows the shipped table of the same name."""
-    configured = os.environ.get("NAS_TABLES")
-    if configured:
-        return Path(configured).expanduser()
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "nas" / "latency_tables"
-
-
-def user_reports_dir() -> Path:
-    """Validation, transfer and adaptation reports of user tables."""
-    return user_tables_dir() / "reports"
-
-
-def user_table_path(device: str) -> Path:
-    return user_tables_dir() / f"{device}.json"
-
-
-def is_shipped(path: Path) -> bool:
-    """``path`` is in the shipped folder (and the user folder is not that folder: a maintainer regenerating the
-    shipped tables sets ``NAS_TABLES`` to it)."""
-    shipped = TABLES_DIR.resolve()
-    return path.resolve().parent == shipped and user_tables_dir().resolve() != shipped
-
-
-def table_path(device: str) -> Path:
-    """Where device ``device``'s table is read from: the user's, else the shipped one."""
-    user = user_table_path(device)
-    return user if user.is_file() else TABLES_DIR / f"{device}.json"
-
-
-def table_home(device: str) -> str:
-    """'user', 'shipped', or 'user (shadows shipped)': shown by ``nas devices``."""
-    user, shipped = user_table_path(device).is_file(), (TABLES_DIR / f"{device}.json").is_file()
-    if user and shipped and not is_shipped(user_table_path(device)):
-        return "user (shadows shipped)"
-    return "user" if user and not is_shipped(user_table_path(device)) else "shipped"
-
-
-def available_devices() -> list[str]:
-    """Device tables by name, user and shipped; a file whose name is no device name (``My Board.json``) is not one."""
-    folders = [TABLES_DIR, user_tables_dir()]
-    return sorted({p.stem for folder in folders for p in folder.glob("*.json") if DEVICE_NAME.match(p.stem)})
 
 
 def other_tables(skip: str) -> dict[str, LatencyTable]:
@@ -393,12 +308,6 @@ def other_tables(skip: str) -> dict[str, LatencyTable]:
         except NasError as exc:
             logging.getLogger(__name__).warning("skipping latency table %s: %s", device, exc)
     return tables
-
-
-def check_device_name(device: str) -> str:
-    if not DEVICE_NAME.match(device):
-        raise TableError(f"device name {device!r} is not allowed: use lower-case letters, digits, '_', '-', '.'")
-    return device
 
 
 def load_table(device_or_path: str | Path) -> LatencyTable:

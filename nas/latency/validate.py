@@ -25,6 +25,7 @@ from nas.fileio import atomic_write_text
 from nas.latency.build import open_table
 from nas.latency.measure import Runtime
 from nas.latency.ortbench import host_description
+from nas.latency.runtimes import runtime_of_meta
 from nas.latency.table import PREDICTION_FLOOR, LatencyTable, TableError, now, weight_mb
 from nas.progress import progress
 from nas.stats import error_report
@@ -47,11 +48,8 @@ class Sample:
 
 def runtime_of(table: LatencyTable) -> Runtime:
     """The runtime a table was measured with, checked to be runnable here, on the same processor."""
-    if table.meta.get("runtime") == "onnxruntime":
-        name = "ort-cuda" if table.meta.get("provider") == "CUDAExecutionProvider" else "ort-cpu"
-    elif table.meta.get("runtime") == "torch":
-        name = "torch-cuda" if table.meta.get("provider") == "cuda" else "torch-cpu"
-    else:
+    backend = runtime_of_meta(table.meta)
+    if backend is None:
         raise TableError(f"table {table.device!r} was measured with runtime {table.meta.get('runtime')!r}, "
                          "which this host cannot run")
     if "reference_ms" not in table.meta:
@@ -61,7 +59,7 @@ def runtime_of(table: LatencyTable) -> Runtime:
     if table.meta.get("processor") and table.meta["processor"] != here:
         raise TableError(f"table {table.device!r} was measured on {table.meta['processor']!r}, "
                          f"this host is {here!r}: end-to-end measurements here would not be comparable")
-    return Runtime(name, int(table.meta["threads"]))
+    return Runtime(backend.name, int(table.meta["threads"]))
 
 
 def measure_archs(table: LatencyTable, archs: list[Arch], target_s: float = 1.0, show_progress: bool = True,
@@ -151,43 +149,15 @@ def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int =
     from L3 inside a network) is kept only when its fitted cost is positive. Cross-validated on the 400
     archs of the validation reports it raised within +-10 % from 76 to 83 %.
     """
-    sums = [kind_sums(table, s.arch) for s in samples]
-    weight_column = [sum(weight_mb(k) for k in s.arch.keys()) for s in samples]
-    measured = np.array([s.measured_ms for s in samples])
-    weights = 1.0 / measured  # minimise relative, not absolute, error
+    problem = _CalibrationProblem([kind_sums(table, s.arch) for s in samples],
+                                  [sum(weight_mb(k) for k in s.arch.keys()) for s in samples],
+                                  np.array([s.measured_ms for s in samples]))
     counts: dict[str, int] = {}
-    for row in sums:
+    for row in problem.sums:
         for kind in row:
             counts[kind] = counts.get(kind, 0) + 1
     own = sorted(k for k, c in counts.items() if c >= min_archs)
-
-    def solve(kinds: list[str], with_weight: bool, shared_fixed: float | None = None
-              ) -> tuple[np.ndarray, np.ndarray, float, float, float]:
-        """Factors of ``kinds`` and their standard errors, the shared factor of the other kinds, the weight
-        term and the offset.
-
-        With ``shared_fixed`` the other kinds are taken at that factor instead of being fitted.
-        """
-        columns = [[row.get(k, 0.0) for row in sums] for k in kinds]
-        others = np.array([sum(v for k, v in row.items() if k not in kinds) for row in sums])
-        fit_shared = bool(others.any()) and shared_fixed is None
-        if fit_shared:
-            columns.append(list(others))
-        if with_weight:
-            columns.append(weight_column)
-        columns.append([1.0] * len(sums))
-        target = measured - (others * shared_fixed if shared_fixed is not None else 0.0)
-        design = np.array(columns).T * weights[:, None]
-        coef, *_ = np.linalg.lstsq(design, target * weights, rcond=None)
-        residual = target * weights - design @ coef
-        variance = float(residual @ residual) / max(1, len(residual) - len(coef))
-        errors = np.sqrt(np.maximum(np.diag(np.linalg.pinv(design.T @ design)) * variance, 0.0))[: len(kinds)]
-        if shared_fixed is not None:
-            shared = shared_fixed
-        else:
-            shared = float(coef[len(kinds)]) if fit_shared else float(np.mean(coef[: len(kinds)]))
-        return coef[: len(kinds)], errors, shared, float(coef[-2]) if with_weight else 0.0, float(coef[-1])
-
+    solve = problem.solve
     with_weight = weight_term
     factors, errors, shared, per_mb, offset = solve(own, with_weight)
     if with_weight and per_mb <= 0:
@@ -210,9 +180,45 @@ def fit_calibration(table: LatencyTable, samples: list[Sample], min_archs: int =
     if with_weight:
         calibration["ms_per_weight_mb"] = per_mb
     # how well the data pin each kind's factor: a kind that is nearly the same in every arch (stem, head)
-    # trades off against the offset; fitted on 40 archs its factor swung from 0.4 to 14 (DESIGN_NOTES)
+    # trades off against the offset; fitted on 40 archs its factor swung from 0.4 to 14 (docs/decisions/0017)
     calibration["relative_se_by_kind"] = {k: float(e / c) for k, c, e in zip(own, factors, errors)}
     return calibration
+
+@dataclass
+class _CalibrationProblem:
+    """Whole-network measurements and their per-kind entry sums: the least-squares problem of a calibration."""
+
+    sums: list[dict[str, float]]
+    weight_column: list[float]
+    measured: np.ndarray
+
+    def solve(self, kinds: list[str], with_weight: bool, shared_fixed: float | None = None
+              ) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+        """Factors of ``kinds`` and their standard errors, the shared factor of the other kinds, the weight
+        term and the offset, on relative error.
+
+        With ``shared_fixed`` the other kinds are taken at that factor instead of being fitted.
+        """
+        sums, weights = self.sums, 1.0 / self.measured  # minimise relative, not absolute, error
+        columns = [[row.get(k, 0.0) for row in sums] for k in kinds]
+        others = np.array([sum(v for k, v in row.items() if k not in kinds) for row in sums])
+        fit_shared = bool(others.any()) and shared_fixed is None
+        if fit_shared:
+            columns.append(list(others))
+        if with_weight:
+            columns.append(self.weight_column)
+        columns.append([1.0] * len(sums))
+        target = self.measured - (others * shared_fixed if shared_fixed is not None else 0.0)
+        design = np.array(columns).T * weights[:, None]
+        coef, *_ = np.linalg.lstsq(design, target * weights, rcond=None)
+        residual = target * weights - design @ coef
+        variance = float(residual @ residual) / max(1, len(residual) - len(coef))
+        errors = np.sqrt(np.maximum(np.diag(np.linalg.pinv(design.T @ design)) * variance, 0.0))[: len(kinds)]
+        if shared_fixed is not None:
+            shared = shared_fixed
+        else:
+            shared = float(coef[len(kinds)]) if fit_shared else float(np.mean(coef[: len(kinds)]))
+        return coef[: len(kinds)], errors, shared, float(coef[-2]) if with_weight else 0.0, float(coef[-1])
 
 
 def apply_calibration(table: LatencyTable, calibration: dict[str, Any], samples: list[Sample], spaces: list[str],

@@ -26,9 +26,10 @@ from typing import Any
 
 from nas.arch import Arch, parse_arch
 from nas.errors import NasError
-from nas.fileio import append_line, atomic_write_text, read_journal, read_json_object
+from nas.fileio import append_line, read_journal
 from nas.progress import progress
 from nas.search.config import SearchConfig
+from nas.search.run_folder import RunFolder
 from nas.stats import mean_interval_95, pooled_sd
 from nas.train import Fidelity
 
@@ -46,7 +47,7 @@ class Contender:
 
 @dataclass(frozen=True)
 class Plan:
-    run: Path
+    run: RunFolder
     config: SearchConfig
     contenders: list[Contender]
     fidelity: Fidelity
@@ -56,16 +57,14 @@ class Plan:
 def plan_confirmation(run: str | Path, seeds: int = 8, top: int = 1, epochs: float | None = None,
                       subset: int | None = None) -> Plan:
     """What to train: the front's ``top`` most accurate archs and the run's baseline, ``seeds`` fresh seeds each."""
-    run = Path(run)
-    if not (run / "config.yaml").is_file() or not (run / "pareto.json").is_file():
-        raise NasError(f"{run} is not a finished search run (needs config.yaml and pareto.json); finish it with "
-                       f"nas search --resume {run.name}")
+    folder = RunFolder(Path(run))
+    folder.require_finished(f"finish it with nas search --resume {folder.name}")
     if seeds < 2:
         raise NasError(f"--seeds must be at least 2 (an interval needs two), got {seeds}")
     if top < 1:
         raise NasError(f"--top must be at least 1, got {top}")
-    config = SearchConfig.load_run(run)
-    pareto = read_json_object(run / "pareto.json", NasError, ("front", "baseline"))
+    config = folder.config()
+    pareto = folder.pareto(("front", "baseline"))
     baseline = pareto.get("baseline")
     if not baseline:
         raise NasError(f"no hand-designed baseline fits the budget of {run}: there is nothing to confirm against")
@@ -81,7 +80,7 @@ def plan_confirmation(run: str | Path, seeds: int = 8, top: int = 1, epochs: flo
         fidelity = replace(fidelity, epochs=epochs)
     if subset is not None:
         fidelity = replace(fidelity, subset=subset)
-    return Plan(run, config, contenders, fidelity, [config.seed + SEED_OFFSET + i for i in range(seeds)])
+    return Plan(folder, config, contenders, fidelity, [config.seed + SEED_OFFSET + i for i in range(seeds)])
 
 
 def _key(arch_text: str, fidelity_label: str, seed: int) -> tuple[str, str, int]:
@@ -104,7 +103,7 @@ def run_confirmation(plan: Plan, workers: int | None = None, threads: int | None
     """Train what the plan lacks (on ``workers`` processes, default the run's), then summarise and write it."""
     from nas.data import load_cifar10
 
-    path = plan.run / "confirm.jsonl"
+    path = plan.run.confirm_journal_path
     records = load_records(path)
     label = plan.fidelity.label()
     todo = [(c.arch, seed) for seed in plan.seeds for c in plan.contenders  # seed by seed: pairs finish together
@@ -119,7 +118,7 @@ def run_confirmation(plan: Plan, workers: int | None = None, threads: int | None
             append_line(path, json.dumps(record))
             records[_key(arch_text, label, seed)] = record
     summary = summarise(plan, records)
-    atomic_write_text(plan.run / "confirm.json", json.dumps(summary, indent=1) + "\n")
+    plan.run.write_confirm(summary)
     return summary
 
 

@@ -48,7 +48,8 @@ def make_sampler(config: SearchConfig, offset: int = 0) -> optuna.samplers.BaseS
 
 def initial_design(config: SearchConfig, context: SearchContext) -> list[dict]:
     """Trial parameters for the sampler's first trials: latency-stratified feasible archs."""
-    return latency_stratified(context.space, context.compiled, context.budget_ms, startup_trials(config), config.seed)
+    oracle = context.oracle
+    return latency_stratified(context.space, oracle.compiled, oracle.budget_ms, startup_trials(config), config.seed)
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage | str:
@@ -153,13 +154,13 @@ class Objective:
 
     def known(self) -> set[str]:
         baselines = baseline_strings()
-        archs = self.screening.scores if self.screening else {e.arch for e in self.context.evaluations(0)}
-        return {a for a in archs if a not in baselines and self.context.feasible(parse_arch(a))}
+        archs = self.screening.scores if self.screening else {e.arch for e in self.context.journal.evaluations(0)}
+        return {a for a in archs if a not in baselines and self.context.oracle.feasible(parse_arch(a))}
 
     def measure(self, archs: list[Arch]) -> list[float]:
         if self.screening:
             return self.screening.score(archs)
-        return [e.accuracy for e in self.context.evaluate_many([(arch, 0, self.context.config.seed) for arch in archs])]
+        return [e.accuracy for e in self.context.evaluator.evaluate_many([(arch, 0, self.context.config.seed) for arch in archs])]
 
 
 def sample_with_optuna(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
@@ -231,17 +232,17 @@ def _ask_batch(study: optuna.Study, config: SearchConfig, context: SearchContext
     while len(batch) < size:
         trial = study.ask()
         arch = context.space.sample_trial(trial)
-        latency = context.latency(arch)
+        latency = context.oracle.latency(arch)
         trial.set_user_attr("arch", str(arch))
         trial.set_user_attr("latency_ms", latency)
-        trial.set_constraint("latency_over_budget_ms", latency - context.budget_ms)
-        if latency > context.budget_ms:
+        trial.set_constraint("latency_over_budget_ms", latency - context.oracle.budget_ms)
+        if latency > context.oracle.budget_ms:
             trial.set_user_attr("feasible", False)
             study.tell(trial, [0.0, latency])
             infeasible += 1
             if infeasible > MAX_INFEASIBLE_PER_TRIAL * config.trials:
-                raise NasError(f"{infeasible} sampled archs were over the {context.budget_ms:g} ms budget; "
-                               f"the budget is too tight for this space (fastest: {context.fastest_ms:.3f} ms)")
+                raise NasError(f"{infeasible} sampled archs were over the {context.oracle.budget_ms:g} ms budget; "
+                               f"the budget is too tight for this space (fastest: {context.oracle.fastest_ms:.3f} ms)")
             continue
         trial.set_user_attr("feasible", True)
         if str(arch) in seen:

@@ -23,8 +23,10 @@ import tempfile
 from typing import Any
 
 from nas.errors import NasError
+from nas.fileio import atomic_write_text
 from nas.search.config import SearchConfig
-from nas.search.context import Evaluation, SearchContext
+from nas.search.context import SearchContext
+from nas.search.journal import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -108,61 +110,73 @@ def sample_with_ray(config: SearchConfig, context: SearchContext) -> int:
                 ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
         except (ConnectionError, RuntimeError) as exc:
             raise NasError(f"cannot start or join Ray ({config.address or 'local'}): {exc}") from None
-    feasible_needed = config.trials - len({e.arch for e in context.evaluations(0)})
-    infeasible = 0
+    feasible_needed = config.trials - len({e.arch for e in context.journal.evaluations(0)})
     try:
         if feasible_needed <= 0:
             return 0
-        fidelity = context.fidelities[0]
+        fidelity = context.config.fidelities[0]
 
         searcher = OptunaSearch(space=DefineByRun(config.space), metric=["accuracy", "latency_ms"], mode=["max", "min"],
-                                sampler=make_sampler(config, offset=len(context.cache)),
-                                points_to_evaluate=initial_design(config, context) if not context.cache else None)
+                                sampler=make_sampler(config, offset=len(context.journal)),
+                                points_to_evaluate=initial_design(config, context) if not len(context.journal) else None)
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max(1, int(fidelity.epochs) + 1),
                                   grace_period=1, reduction_factor=3)
 
-        class EnoughFeasible(tune.Stopper):
-            """Ends the experiment once enough feasible candidates finished training."""
-
-            def __init__(self) -> None:
-                self.done: set[str] = set()
-
-            def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-                if result.get("done"):
-                    self.done.add(result["arch"])
-                return False
-
-            def stop_all(self) -> bool:
-                return len(self.done) >= feasible_needed
-
-        trainable = tune.with_parameters(_trainable, data=context.data, table_json=context.table.to_json(),
-                                         fidelity=fidelity.__dict__, budget_ms=context.budget_ms, seed=config.seed)
+        trainable = tune.with_parameters(_trainable, data=context.evaluator.data,
+                                         table_json=context.oracle.table.to_json(), fidelity=fidelity.__dict__,
+                                         budget_ms=context.oracle.budget_ms, seed=config.seed)
         storage = tempfile.mkdtemp(prefix="nas-ray-")
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": 1}),
             tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=config.workers),
                                         scheduler=scheduler, num_samples=-1, metric="accuracy", mode="max"),
-            run_config=tune.RunConfig(name=config.name, storage_path=storage, stop=EnoughFeasible(), verbose=0),
+            run_config=tune.RunConfig(name=config.name, storage_path=storage, stop=_enough_feasible(feasible_needed),
+                                      verbose=0),
         )
         results = tuner.fit()
-        nodes: set[str] = set()
-        for result in results:
-            metrics = result.metrics or {}
-            if not metrics.get("feasible", True):
-                infeasible += 1
-                continue
-            if metrics.get("done"):
-                nodes.add(metrics["node"])
-                evaluation = Evaluation(metrics["arch"], 0, config.seed, float(metrics["accuracy"]), fidelity.label(),
-                                        float(metrics["seconds"]), list(metrics["history"]))
-                if evaluation.key not in context.cache:
-                    context._append(evaluation)
-                    context.cache[evaluation.key] = evaluation
-                    context.training_seconds += evaluation.seconds
+        infeasible, nodes = _record_results(results, context, fidelity.label())
         log.info("ray: %d feasible trainings on %d node(s), %d infeasible samples", len(results) - infeasible,
                  len(nodes), infeasible)
-        (config.run_dir / "ray_nodes.txt").write_text("\n".join(sorted(nodes)) + "\n")
+        atomic_write_text(context.folder.path / "ray_nodes.txt", "\n".join(sorted(nodes)) + "\n")
         return infeasible
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _enough_feasible(needed: int) -> Any:  # noqa: ANN401 (a tune.Stopper; Ray is imported only when used)
+    """A stopper that ends the experiment once ``needed`` feasible candidates finished training."""
+    from ray import tune
+
+    class EnoughFeasible(tune.Stopper):
+        def __init__(self) -> None:
+            self.done: set[str] = set()
+
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            if result.get("done"):
+                self.done.add(result["arch"])
+            return False
+
+        def stop_all(self) -> bool:
+            return len(self.done) >= needed
+
+    return EnoughFeasible()
+
+
+def _record_results(results: Any, context: SearchContext, label: str) -> tuple[int, set[str]]:  # noqa: ANN401
+    """Finished feasible trainings enter the run's journal (through the evaluator); returns the infeasible samples
+    and the nodes that trained."""
+    infeasible, nodes = 0, set()
+    seed = context.config.seed
+    for result in results:
+        metrics = result.metrics or {}
+        if not metrics.get("feasible", True):
+            infeasible += 1
+            continue
+        if metrics.get("done"):
+            nodes.add(metrics["node"])
+            evaluation = Evaluation(metrics["arch"], 0, seed, float(metrics["accuracy"]), label,
+                                    float(metrics["seconds"]), list(metrics["history"]))
+            if evaluation.key not in context.journal:
+                context.evaluator.record_finished(evaluation)
+    return infeasible, nodes

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import time
@@ -35,11 +34,12 @@ from typing import Any
 from nas.accuracy import FREE
 from nas.arch import Arch, parse_arch
 from nas.cost import arch_cost
-from nas.fileio import FolderLock, atomic_write_text
+from nas.fileio import FolderLock
 from nas.progress import Stages
 from nas.search.config import ConfigError, SearchConfig
 from nas.search.context import SearchContext, baseline_strings
 from nas.search.pareto import Point, hypervolume, nondominated_ranks, pareto_front
+from nas.search.run_folder import RunFolder
 from nas.search.screening import best_screened, blended, stage_estimators
 from nas.space import available_baselines, resolve_arch
 
@@ -85,10 +85,11 @@ class SearchResult:
 def run_search(config: SearchConfig, resume: bool = False, show_progress: bool = True) -> SearchResult:
     """Run (or resume) a search; every finished training survives an interruption."""
     config.validate()
-    run_dir = config.run_dir
-    if resume and not (run_dir / "config.yaml").is_file():
+    folder = RunFolder(config.run_dir)
+    run_dir = folder.path
+    if resume and not folder.has_config():
         raise ConfigError(f"no run to resume at {run_dir} (no config.yaml there)")
-    if not resume and (run_dir / "config.yaml").is_file():
+    if not resume and folder.has_config():
         raise ConfigError(f"run {run_dir} already exists: resume it with --resume {config.name} or pick another --name")
     if config.backend == "ray" and config.address:
         from nas.search.ray_driver import _check_address
@@ -99,18 +100,18 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
 
         check_storage(config.storage)
     context = SearchContext(config)
-    if context.tabular is None:
-        context.data  # noqa: B018 (fail on missing data before creating anything)
+    if context.evaluator.tabular is None:
+        context.evaluator.data  # noqa: B018 (fail on missing data before creating anything)
     run_dir.mkdir(parents=True, exist_ok=True)
     with FolderLock(run_dir, ConfigError):
-        if not resume and (run_dir / "config.yaml").is_file():  # another process made it since the check above
+        if not resume and folder.has_config():  # another process made it since the check above
             context.close()
             raise ConfigError(f"run {run_dir} already exists: resume it with --resume {config.name} or pick another "
                               "--name")
         try:
             return _locked_search(config, context, show_progress)
         except BaseException:
-            if not resume and not (run_dir / "evaluations.jsonl").exists():  # nothing was trained: leave no junk
+            if not resume and not folder.journal_path.exists():  # nothing was trained: leave no junk
                 import shutil
 
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -119,14 +120,13 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
 
 def _locked_search(config: SearchConfig, context: SearchContext, show_progress: bool) -> SearchResult:
     """The search proper, once this process holds the run folder's lock."""
-    run_dir = config.run_dir
     config.save()
-    handler = logging.FileHandler(run_dir / "search.log")
+    handler = logging.FileHandler(context.folder.log_path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     logging.getLogger("nas").addHandler(handler)
     logging.getLogger("nas").setLevel(logging.INFO)
     started = time.perf_counter()
-    top = len(context.fidelities) - 1
+    top = len(context.config.fidelities) - 1
     screening = context.screening
     # sampling, rung 0 of the screened survivors, each higher rung (or the baseline), the finalist
     stages = Stages(2 + max(top, 1) + (screening is not None), show_progress)
@@ -135,7 +135,7 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
             stages.begin(f"screening {config.screened} feasible candidates by {screening.name} ("
                          + ("free" if screening.name in FREE else "zero-cost, about a second each") + ")")
         else:
-            stages.begin(f"screening {config.trials} feasible candidates at rung 0 ({context.fidelities[0].label()}) "
+            stages.begin(f"screening {config.trials} feasible candidates at rung 0 ({context.config.fidelities[0].label()}) "
                          f"on {config.workers} worker(s)")
         if config.backend == "ray":
             from nas.search.ray_driver import sample_with_ray
@@ -148,9 +148,10 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
         if screening is not None:
             _train_survivors(context, stages, show_progress)
         candidates = _candidates(context)
-        if not candidates and context.diverged:
-            raise ConfigError(f"every training diverged ({context.diverged} of them, e.g. {context.last_divergence}): "
-                              f"lower the rungs' lr in {run_dir / 'config.yaml'} and resume")
+        evaluator = context.evaluator
+        if not candidates and evaluator.diverged:
+            raise ConfigError(f"every training diverged ({evaluator.diverged} of them, e.g. {evaluator.last_divergence}"
+                              f"): lower the rungs' lr in {context.folder.config_path} and resume")
         chosen_baseline = _choose_baseline(context)
         _promote(context, candidates, show_progress, _baseline_requests(context, chosen_baseline), stages)
         if top == 0:
@@ -159,7 +160,7 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
         stages.begin(f"finalist: the front's most accurate arch judged by {config.finalist_seeds} seed(s)")
         front, noise = _confirmed_front(context, candidates, show_progress)
         result = SearchResult(config, candidates, front, baseline, noise, time.perf_counter() - started,
-                              context.training_seconds, infeasible, context.accuracy_source())
+                              context.evaluator.training_seconds, infeasible, context.evaluator.accuracy_source())
         write_outputs(result, context)
         return result
     finally:
@@ -173,24 +174,24 @@ def _train_survivors(context: SearchContext, stages: Stages, show_progress: bool
     assert context.screening is not None
     baselines = baseline_strings()
     scores = {a: v for a, v in context.screening.scores.items()
-              if a not in baselines and context.feasible(parse_arch(a))}
-    chosen = best_screened(scores, {a: context.latency(parse_arch(a)) for a in scores}, context.config.trials)
-    stages.begin(f"rung 0: the best {len(chosen)} of {len(scores)} screened at {context.fidelities[0].label()} on "
+              if a not in baselines and context.oracle.feasible(parse_arch(a))}
+    chosen = best_screened(scores, {a: context.oracle.latency(parse_arch(a)) for a in scores}, context.config.trials)
+    stages.begin(f"rung 0: the best {len(chosen)} of {len(scores)} screened at {context.config.fidelities[0].label()} on "
                  f"{context.config.workers} worker(s)")
-    context.evaluate_many([(parse_arch(a), 0, context.config.seed) for a in chosen], "rung 0", show_progress)
+    context.evaluator.evaluate_many([(parse_arch(a), 0, context.config.seed) for a in chosen], "rung 0", show_progress)
 
 
 def _candidates(context: SearchContext) -> list[Candidate]:
     """Every feasible, trained arch with its accuracy per rung (the cache is the source of truth)."""
     by_arch: dict[str, Candidate] = {}
     baselines = baseline_strings()
-    for evaluation in context.cache.values():
+    for evaluation in context.journal.all():
         if evaluation.arch in baselines:
             continue
         arch = parse_arch(evaluation.arch)
-        candidate = by_arch.setdefault(evaluation.arch, Candidate(arch, context.latency(arch)))
+        candidate = by_arch.setdefault(evaluation.arch, Candidate(arch, context.oracle.latency(arch)))
         candidate.record(evaluation.rung, evaluation.seed, evaluation.accuracy)
-    return [c for c in by_arch.values() if 0 in c.accuracy and c.latency_ms <= context.budget_ms]
+    return [c for c in by_arch.values() if 0 in c.accuracy and c.latency_ms <= context.oracle.budget_ms]
 
 
 def _front(candidates: list[Candidate], rung: int, noise: float | None) -> list[Candidate]:
@@ -204,10 +205,10 @@ def _front(candidates: list[Candidate], rung: int, noise: float | None) -> list[
 def _confirmed_front(context: SearchContext, candidates: list[Candidate],
                      show_progress: bool) -> tuple[list[Candidate], float | None]:
     """The top-rung front once its most accurate member is judged by ``finalist_seeds`` seeds (see step 4)."""
-    rung = len(context.fidelities) - 1
+    rung = len(context.config.fidelities) - 1
     seeds = [context.config.seed + i for i in range(context.config.finalist_seeds)]
     while True:
-        noise = context.noise(rung)
+        noise = context.journal.noise(rung)
         front = _front(candidates, rung, noise)
         if not front:
             return front, noise
@@ -219,7 +220,7 @@ def _confirmed_front(context: SearchContext, candidates: list[Candidate],
         others = sorted((c for c in candidates if rung in c.samples and c is not best), key=lambda c: -c.accuracy[rung])
         requests = [(c, seed) for c in [best, *others] for seed in seeds if seed not in c.samples[rung]]
         requests = requests[:max(context.config.workers, sum(1 for c, _ in requests if c is best))]
-        evaluations = context.evaluate_many([(c.arch, rung, seed) for c, seed in requests],
+        evaluations = context.evaluator.evaluate_many([(c.arch, rung, seed) for c, seed in requests],
                                             f"finalist {best.arch.id}", show_progress)
         for (candidate, seed), evaluation in zip(requests, evaluations):
             candidate.record(rung, seed, evaluation.accuracy)
@@ -233,7 +234,7 @@ def _promote(context: SearchContext, candidates: list[Candidate], show_progress:
     the workers are kept busy by one batch instead of two.
     """
     pool = candidates
-    top = len(context.fidelities) - 1
+    top = len(context.config.fidelities) - 1
     for rung in range(1, top + 1):
         keep = max(1, math.ceil(len(pool) / context.config.eta))
         merit = _promotion_merit(context, pool, rung - 1)
@@ -241,11 +242,11 @@ def _promote(context: SearchContext, candidates: list[Candidate], show_progress:
         ordered = [p.key for front in nondominated_ranks(points) for p in sorted(front, key=lambda p: -p.accuracy)]
         chosen = [next(c for c in pool if str(c.arch) == key) for key in ordered[:keep]]
         extra = also_at_top if rung == top else []
-        label = f"rung {rung} ({context.fidelities[rung].label()})" + (" + baseline" if extra else "")
+        label = f"rung {rung} ({context.config.fidelities[rung].label()})" + (" + baseline" if extra else "")
         if stages is not None:
-            stages.begin(f"rung {rung}: the best {len(chosen)} of {len(pool)} at {context.fidelities[rung].label()}"
+            stages.begin(f"rung {rung}: the best {len(chosen)} of {len(pool)} at {context.config.fidelities[rung].label()}"
                          + (f", with the baseline's {len(extra)} seed(s)" if extra else ""))
-        evaluations = context.evaluate_many([(c.arch, rung, context.config.seed) for c in chosen] + extra, label,
+        evaluations = context.evaluator.evaluate_many([(c.arch, rung, context.config.seed) for c in chosen] + extra, label,
                                             show_progress)
         for candidate, evaluation in zip(chosen, evaluations):
             candidate.record(rung, context.config.seed, evaluation.accuracy)
@@ -268,15 +269,15 @@ ChosenBaseline = tuple[float, str, Arch]
 def _choose_baseline(context: SearchContext) -> ChosenBaseline | None:
     """The slowest hand-designed baseline that fits the budget (the most capacity within it); none with a table of
     accuracies, which holds only its own space's networks."""
-    if context.tabular is not None:
+    if context.evaluator.tabular is not None:
         return None
     fitting = []
     for name in available_baselines():
         arch = resolve_arch(name)
-        if context.table.missing(arch.keys()):
+        if context.oracle.table.missing(arch.keys()):
             continue
-        latency = context.latency(arch)
-        if latency <= context.budget_ms:
+        latency = context.oracle.latency(arch)
+        if latency <= context.oracle.budget_ms:
             fitting.append((latency, name, arch))
     return max(fitting) if fitting else None
 
@@ -285,7 +286,7 @@ def _baseline_requests(context: SearchContext, chosen: ChosenBaseline | None) ->
     """The baseline's trainings: the top rung with ``baseline_seeds`` seeds."""
     if chosen is None:
         return []
-    rung = len(context.fidelities) - 1
+    rung = len(context.config.fidelities) - 1
     return [(chosen[2], rung, context.config.seed + i) for i in range(context.config.baseline_seeds)]
 
 
@@ -299,8 +300,8 @@ def _baseline(context: SearchContext, chosen: ChosenBaseline | None, show_progre
     if chosen is None:
         return None
     latency, name, arch = chosen
-    rung = len(context.fidelities) - 1
-    accuracies = [e.accuracy for e in context.evaluate_many(_baseline_requests(context, chosen), f"baseline {name}",
+    rung = len(context.config.fidelities) - 1
+    accuracies = [e.accuracy for e in context.evaluator.evaluate_many(_baseline_requests(context, chosen), f"baseline {name}",
                                                             show_progress)]
     return {"name": name, "arch": str(arch), "latency_ms": latency, "accuracy": sum(accuracies) / len(accuracies),
             "accuracies": accuracies, "rung": rung, **{k: v for k, v in _cost(arch).items()}}
@@ -313,38 +314,37 @@ def _cost(arch: Arch) -> dict[str, int]:
 
 def write_outputs(result: SearchResult, context: SearchContext) -> None:
     """trials.csv (every trained candidate), pareto.json (front, baseline, noise, fidelities)."""
-    run_dir = result.config.run_dir
-    devices = [result.config.device, *context.other_tables]
+    devices = [result.config.device, *context.oracle.other_tables]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    rungs = range(len(context.fidelities))
+    rungs = range(len(context.config.fidelities))
     writer.writerow(["id", "arch", *[f"accuracy_rung{r}" for r in rungs], *[f"latency_ms_{d}" for d in devices],
                      "macs", "params", "on_front", "seconds"])
     front_ids = {c.arch.id for c in result.front}
     for c in sorted(result.candidates, key=lambda c: c.latency_ms):
-        latencies = context.latencies(c.arch)
-        seconds = sum(e.seconds for e in context.cache.values() if e.arch == str(c.arch))
+        latencies = context.oracle.latencies(c.arch)
+        seconds = sum(e.seconds for e in context.journal.all() if e.arch == str(c.arch))
         writer.writerow([c.arch.id, str(c.arch), *[f"{c.accuracy[r]:.4f}" if r in c.accuracy else "" for r in rungs],
                          *[f"{latencies[d]:.4f}" for d in devices], _cost(c.arch)["macs"], _cost(c.arch)["params"],
                          int(c.arch.id in front_ids), f"{seconds:.1f}"])
-    atomic_write_text(run_dir / "trials.csv", buffer.getvalue())
-    top = len(context.fidelities) - 1
+    context.folder.write_trials(buffer.getvalue())
+    top = len(context.config.fidelities) - 1
     points = [Point(str(c.arch), c.accuracy[0], c.latency_ms) for c in result.candidates]
     document = {
         "run": result.config.name, "space": result.config.space, "device": result.config.device,
-        "budget_ms": context.budget_ms, "fastest_in_space_ms": context.fastest_ms,
-        "accuracy_source": context.accuracy_source(), "estimators": stage_estimators(result.config),
+        "budget_ms": context.oracle.budget_ms, "fastest_in_space_ms": context.oracle.fastest_ms,
+        "accuracy_source": context.evaluator.accuracy_source(), "estimators": stage_estimators(result.config),
         "screened": len(context.screening.scores) if context.screening else None,
-        "fidelities": [f.label() for f in context.fidelities], "judged_at_rung": top,
-        "noise_sd": result.noise, "hypervolume_rung0": hypervolume(points, context.budget_ms),
+        "fidelities": [f.label() for f in context.config.fidelities], "judged_at_rung": top,
+        "noise_sd": result.noise, "hypervolume_rung0": hypervolume(points, context.oracle.budget_ms),
         "front": [{"id": c.arch.id, "arch": str(c.arch), "accuracy": c.accuracy[top],
                    "accuracies": [c.samples[top][seed] for seed in sorted(c.samples[top])], "latency_ms": c.latency_ms,
-                   "latency_ms_by_device": context.latencies(c.arch), **_cost(c.arch),
-                   "latency_sources": context.table.breakdown(c.arch),
-                   "latency_error_bar_ms": context.table.error_bar(c.arch, context.foreign_table)}
+                   "latency_ms_by_device": context.oracle.latencies(c.arch), **_cost(c.arch),
+                   "latency_sources": context.oracle.table.breakdown(c.arch),
+                   "latency_error_bar_ms": context.oracle.error_bar(c.arch)}
                   for c in result.front],
         "baseline": result.baseline, "candidates": len(result.candidates), "infeasible_rejected": result.infeasible,
         "seconds": result.seconds, "training_seconds": result.training_seconds,
         "overhead_fraction": max(0.0, 1 - result.training_seconds / result.seconds) if result.seconds else 0.0,
     }
-    atomic_write_text(run_dir / "pareto.json", json.dumps(document, indent=1) + "\n")
+    context.folder.write_pareto(document)

@@ -1,0 +1,131 @@
+"""What a block type is: its rules, how it resolves into a layer, its canonical form, its cost, its torch module.
+
+Every block type is one module in this package holding one :class:`BlockType`; :mod:`nas.blocks` lists them.
+The arch grammar, the spaces, the cost model and the model builder all read that one registry, so a new block
+(EfficientNetV2's fused-MBConv is the worked example, :mod:`nas.blocks.fused`) is one new file and one
+registry entry.
+
+Why torch is only imported inside :meth:`BlockType.module`: archs, spaces, costs and latency look-ups must
+work where torch is not installed (a board that only runs the bundle, a job that only reads tables).
+"""
+
+from __future__ import annotations
+
+import functools
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from nas.errors import ArchError
+from nas.layer import SE_RATIO, Layer, make_divisible
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from nas.arch import BlockSpec
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Multiply-accumulates and learnable parameters (and, for latency models, their finer split)."""
+
+    macs: int = 0
+    params: int = 0
+    depthwise_macs: int = 0
+    """The part of ``macs`` in depthwise convolutions (one input channel per output channel)."""
+    outputs: int = 0
+    """Activation elements written by the layer's convolutions and linear layers."""
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.macs + other.macs, self.params + other.params, self.depthwise_macs + other.depthwise_macs,
+                    self.outputs + other.outputs)
+
+
+def conv_cost(cin: int, cout: int, kernel: int, hw_out: int, groups: int = 1, bias: bool = False,
+              bn: bool = True) -> Cost:
+    """A conv (+ BN unless ``bn`` is false) at output size ``hw_out``."""
+    weights = cout * (cin // groups) * kernel * kernel
+    macs = weights * hw_out * hw_out
+    depthwise = groups > 1 and groups == cin == cout
+    return Cost(macs, weights + (cout if bias else 0) + (2 * cout if bn else 0), macs if depthwise else 0,
+                cout * hw_out * hw_out)
+
+
+def linear_cost(cin: int, cout: int) -> Cost:
+    return Cost(cin * cout, cin * cout + cout, 0, cout)
+
+
+def se_cost(channels: int, reduced: int) -> Cost:
+    """Squeeze-excite: two biased 1x1 convs on the pooled vector (nothing when ``reduced`` is 0)."""
+    if not reduced:
+        return Cost()
+    return (conv_cost(channels, reduced, 1, 1, bias=True, bn=False)
+            + conv_cost(reduced, channels, 1, 1, bias=True, bn=False))
+
+
+class BlockType(ABC):
+    """One kind of block. Subclasses set the class attributes and implement :meth:`cost` and :meth:`module`."""
+
+    name: ClassVar[str]
+    """The type's token in arch strings, spaces and table keys (``ir``)."""
+    summary: ClassVar[str]
+    """What the block computes and which paper it follows."""
+    se_variant: ClassVar[bool] = True
+    """Whether ``{name}_se`` exists (squeeze-excite on the inner width)."""
+    grouped: ClassVar[bool] = False
+    """Whether the 1x1 convs may be grouped (``_g2``)."""
+
+    def check(self, spec: BlockSpec) -> None:  # noqa: B027  (a hook: most types have no rule beyond the common ones)
+        """Rules beyond the common ones; raises :class:`ArchError`."""
+
+    def inner_width(self, spec: BlockSpec, cin: int, cout: int, divisor: int, where: str) -> int:
+        """The expanded width: ``cin`` x expansion, rounded as MobileNet rounds (``cin`` itself at expansion 1)."""
+        return cin if spec.expansion == 1.0 else make_divisible(cin * spec.expansion, divisor)
+
+    def resolve(self, spec: BlockSpec, cin: int, cout: int, hw: int, divisor: int, where: str) -> Layer:
+        """The concrete layer ``spec`` is at input ``cin`` x ``hw`` x ``hw`` and output width ``cout``.
+
+        The layer's key (:attr:`Layer.key`) is its kind and these widths, so this is also the block's key."""
+        mid = self.inner_width(spec, cin, cout, divisor, where)
+        se = make_divisible(mid * SE_RATIO, divisor) if spec.se else 0
+        if spec.groups > 1 and (cin % spec.groups or mid % spec.groups or cout % spec.groups):
+            raise ArchError(f"{where}: widths {cin}/{mid}/{cout} are not divisible by groups={spec.groups}")
+        return Layer(spec.type, cin, cout, hw, spec.kernel, spec.stride, mid, se, spec.act, groups=spec.groups)
+
+    def canonical(self, spec: BlockSpec, cin: int, cout: int, kernels: Sequence[int]) -> BlockSpec:
+        """The one spelling of ``spec`` in a slot whose stage offers ``kernels``.
+
+        Choices the block ignores in that slot are pinned, so equal networks are equal archs and a space's size
+        counts networks."""
+        return spec
+
+    @abstractmethod
+    def cost(self, layer: Layer) -> Cost:
+        """Analytical MACs and params of the resolved layer (equal to its torch module's parameter count)."""
+
+    @abstractmethod
+    def module(self, layer: Layer) -> nn.Module:
+        """The torch module computing ``layer`` (torch is imported here, on first use)."""
+
+
+def torch_classes(factory: Callable[[], dict[str, type]]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) that serves the torch classes ``factory`` defines, built on first use.
+
+    A block's torch module lives in the block's file without making that file import torch: the classes are
+    defined inside ``factory`` and given module-level names, so ``from nas.blocks.ir import InvertedResidual``
+    and pickling work as for any class."""
+    @functools.cache
+    def build() -> dict[str, type]:
+        classes = factory()
+        for name, cls in classes.items():
+            cls.__qualname__ = cls.__name__ = name
+        return classes
+
+    def module_getattr(name: str) -> Any:
+        classes = build()
+        if name not in classes:
+            raise AttributeError(name)
+        return classes[name]
+
+    return module_getattr
