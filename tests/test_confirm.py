@@ -14,6 +14,7 @@ import torch
 from nas.arch import parse_arch
 from nas.search.config import SearchConfig
 from nas.search.confirm import SEED_OFFSET, Contender, Plan, plan_confirmation, run_confirmation, summarise
+from nas.search.run_folder import RunFolder
 from nas.space import resolve_arch
 from nas.stats import mean_interval_95, t_quantile_975
 from nas.train import Fidelity
@@ -33,7 +34,7 @@ def test_t_interval_matches_the_table() -> None:
 
 def _plan(tmp_path: Path, seeds: int) -> Plan:
     searched, baseline = resolve_arch("shufflenet_v2_0.5"), resolve_arch("mobilenet_v2_0.5")
-    return Plan(tmp_path, SearchConfig(), [Contender("searched", "searched #1", searched, 5.0),
+    return Plan(RunFolder(tmp_path), SearchConfig(), [Contender("searched", "searched #1", searched, 5.0),
                                           Contender("baseline", "baseline b", baseline, 10.0)],
                 Fidelity(), [SEED_OFFSET + i for i in range(seeds)])
 

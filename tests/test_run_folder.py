@@ -46,3 +46,19 @@ def test_trials_and_journal_round_trip(tmp_path: Path) -> None:
                                    '"seconds": 1}\n')
     with pytest.raises(NasError, match="record 1 is malformed"):
         folder.journal()
+
+
+def test_every_search_driver_has_the_interface() -> None:
+    """Backends are a table (nas.search.drivers); each driver module offers check() and sample()."""
+    import inspect
+
+    from nas.search.config import BACKENDS, ConfigError, SearchConfig
+    from nas.search.drivers import DRIVERS, search_driver
+
+    assert BACKENDS == tuple(DRIVERS) == ("optuna", "ray")
+    for backend in DRIVERS:
+        driver = search_driver(backend)
+        assert list(inspect.signature(driver.check).parameters) == ["config"]
+        assert list(inspect.signature(driver.sample).parameters) == ["config", "context", "show_progress"]
+    with pytest.raises(ConfigError, match="unknown backend 'dask'; allowed: optuna, ray"):
+        SearchConfig(backend="dask").validate()

@@ -15,13 +15,14 @@ from typing import Any
 import yaml
 
 from nas.errors import NasError
+from nas.search.drivers import DRIVERS
 from nas.train import DEFAULT_RUNGS, Fidelity
 
 SAMPLERS = ("nsga2", "tpe", "random")
 ACCURACY_SOURCES = ("train", "tabular")
 """train: short CIFAR-10 trainings (the default); tabular: a space's published trained accuracies, looked up
 (benchmarks a search algorithm in seconds; only for spaces with a table, see nas.accuracy.tabular)."""
-BACKENDS = ("optuna", "ray")
+BACKENDS = tuple(DRIVERS)
 SCREENS = ("auto", "none", "naswot", "macs", "params", "synflow", "grad_norm", "snip", "jacov")
 """Estimators that may screen candidates before any training (free or zero-cost: seconds per arch). ``none``
 trains every sampled feasible candidate at rung 0; ``auto`` is naswot on the Optuna backend with training, and none

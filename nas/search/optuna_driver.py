@@ -254,3 +254,14 @@ def _ask_batch(study: optuna.Study, config: SearchConfig, context: SearchContext
         else:
             batch.append((trial, arch, latency))
     return batch, repeats, infeasible
+
+
+def check(config: SearchConfig) -> None:
+    """Before a run folder exists: a user-given study database must open."""
+    if config.storage:
+        check_storage(config.storage)
+
+
+def sample(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
+    """The driver interface (:mod:`nas.search.drivers`)."""
+    return sample_with_optuna(config, context, show_progress)

@@ -180,3 +180,14 @@ def _record_results(results: Any, context: SearchContext, label: str) -> tuple[i
             if evaluation.key not in context.journal:
                 context.evaluator.record_finished(evaluation)
     return infeasible, nodes
+
+
+def check(config: SearchConfig) -> None:
+    """Before a run folder exists: a given cluster address must answer."""
+    if config.address:
+        _check_address(config.address)
+
+
+def sample(config: SearchConfig, context: SearchContext, show_progress: bool = True) -> int:
+    """The driver interface (:mod:`nas.search.drivers`); Ray Tune reports its own progress."""
+    return sample_with_ray(config, context)

@@ -38,6 +38,7 @@ from nas.fileio import FolderLock
 from nas.progress import Stages
 from nas.search.config import ConfigError, SearchConfig
 from nas.search.context import SearchContext, baseline_strings
+from nas.search.drivers import search_driver
 from nas.search.pareto import Point, hypervolume, nondominated_ranks, pareto_front
 from nas.search.run_folder import RunFolder
 from nas.search.screening import best_screened, blended, stage_estimators
@@ -91,14 +92,7 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
         raise ConfigError(f"no run to resume at {run_dir} (no config.yaml there)")
     if not resume and folder.has_config():
         raise ConfigError(f"run {run_dir} already exists: resume it with --resume {config.name} or pick another --name")
-    if config.backend == "ray" and config.address:
-        from nas.search.ray_driver import _check_address
-
-        _check_address(config.address)
-    if config.backend == "optuna" and config.storage:
-        from nas.search.optuna_driver import check_storage
-
-        check_storage(config.storage)
+    search_driver(config.backend).check(config)
     context = SearchContext(config)
     if context.evaluator.tabular is None:
         context.evaluator.data  # noqa: B018 (fail on missing data before creating anything)
@@ -137,14 +131,7 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
         else:
             stages.begin(f"screening {config.trials} feasible candidates at rung 0 ({context.config.fidelities[0].label()}) "
                          f"on {config.workers} worker(s)")
-        if config.backend == "ray":
-            from nas.search.ray_driver import sample_with_ray
-
-            infeasible = sample_with_ray(config, context)
-        else:
-            from nas.search.optuna_driver import sample_with_optuna
-
-            infeasible = sample_with_optuna(config, context, show_progress)
+        infeasible = search_driver(config.backend).sample(config, context, show_progress)
         if screening is not None:
             _train_survivors(context, stages, show_progress)
         candidates = _candidates(context)
