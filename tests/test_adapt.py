@@ -25,7 +25,7 @@ def table_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     for name in ("rpi4", "pixel3"):
         shutil.copy(tables.TABLES_DIR / f"{name}.json", folder / f"{name}.json")
-    monkeypatch.setattr(tables, "TABLES_DIR", folder)
+    monkeypatch.setattr("nas.latency.table_home.TABLES_DIR", folder)
     return folder
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import built_once, run_main
 
 from nas.arch import parse_arch
 from nas.search.config import SearchConfig
@@ -19,8 +18,9 @@ from nas.space import resolve_arch
 from nas.stats import mean_interval_95, t_quantile_975
 from nas.train import Fidelity
 
-TINY_RUNGS = [{"epochs": 1, "subset": 100, "batch_size": 50, "val_size": 100, "lr": 0.1},
-              {"epochs": 1, "subset": 200, "batch_size": 50, "val_size": 100, "lr": 0.1}]
+TINY_RUNGS = [{"epochs": 1, "subset": 100, "batch_size": 50, "val_size": 100, "lr": 0.1, "resolution": 16},
+              {"epochs": 1, "subset": 200, "batch_size": 50, "val_size": 100, "lr": 0.1, "resolution": 16}]
+"""Two rungs at 16 px: the search's machinery at a third of the 32 px cost (what they learn is not tested here)."""
 
 
 def test_t_interval_matches_the_table() -> None:
@@ -69,15 +69,17 @@ def test_a_missing_seed_leaves_its_pair_out(tmp_path: Path) -> None:
     assert summary["contenders"][1]["test_accuracies"][2] is None and summary["comparisons"][0]["paired_seeds"] == 2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from nas.search.run import run_search
 
-    tmp = tmp_path_factory.mktemp("confirm_runs")
-    config = SearchConfig(space="shufflenet_v2", device="cpu_x86", budget="50ms", trials=2, data="synthetic", eta=2,
-                          runs_dir=str(tmp), rungs=TINY_RUNGS, baseline_seeds=2, threads=1, workers=1, name="c1")
-    run_search(config, show_progress=False)
-    return tmp / "c1"
+    def build(folder: Path) -> None:
+        config = SearchConfig(space="shufflenet_v2", device="cpu_x86", budget="50ms", trials=2, data="synthetic",
+                              eta=2, runs_dir=str(folder), rungs=TINY_RUNGS, baseline_seeds=2, threads=1, workers=1,
+                              name="c1")
+        run_search(config, show_progress=False)
+
+    return built_once(tmp_path_factory, "confirm_run", build) / "c1"
 
 
 def test_confirmation_trains_fresh_seeds_scores_the_test_set_and_resumes(tiny_run: Path, tmp_path: Path) -> None:
@@ -125,16 +127,12 @@ def test_confirmation_trains_fresh_seeds_scores_the_test_set_and_resumes(tiny_ru
     assert more["comparisons"][0]["paired_seeds"] == 3
 
 
-def _nas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True)
-
-
-def test_bad_confirm_input_is_one_line(tiny_run: Path, tmp_path: Path) -> None:
+def test_bad_confirm_input_is_one_line(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for args, fragment in [([str(tmp_path / "nowhere")], "is not a finished search run"),
                            ([str(tiny_run), "--seeds", "1"], "--seeds must be at least 2"),
                            ([str(tiny_run), "--top", "0"], "--top must be at least 1"),
                            ([str(tiny_run), "--workers", "0"], "--workers must be at least 1")]:
-        result = _nas("confirm", *args)
+        result = run_main(capsys, "confirm", *args)
         assert result.returncode == 2, result.stderr
         assert fragment in result.stderr.strip().splitlines()[-1] and "Traceback" not in result.stderr
     assert not (tiny_run / "confirm.jsonl").exists()

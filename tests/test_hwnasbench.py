@@ -92,7 +92,7 @@ def test_importing_again_keeps_device_measurements_and_predictions(tmp_path: Pat
     from nas.cli import main
     from nas.latency.table import Entry
 
-    monkeypatch.setattr("nas.latency.table.TABLES_DIR", tmp_path)
+    monkeypatch.setattr("nas.latency.table_home.TABLES_DIR", tmp_path)
     assert main(["latency", "import-hwnasbench", "--data", str(DATA), "--device", "rpi4"]) == 0
     table = load_table("rpi4")
     imported_key = next(k for k, e in table.entries.items() if e.origin == "imported" and k.startswith("ir|"))

@@ -79,7 +79,6 @@ def test_a_missing_or_corrupt_benchmark_file_is_one_error(tmp_path: Path) -> Non
 
 def test_a_tabular_search_looks_accuracies_up_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The tabular source on a table whose entries are proportional to MACs: no training, no data, seconds."""
-    import nas.latency.table as tables
     from nas.latency.table import Entry, LatencyTable
     from nas.model import layer_cost
     from nas.search.config import SearchConfig
@@ -89,7 +88,7 @@ def test_a_tabular_search_looks_accuracies_up_and_says_so(tmp_path: Path, monkey
     table = LatencyTable({"device": "macs_device", "runtime": "none", "threads": 1, "batch": 1, "overhead_ms": 0.0},
                          {key: Entry(layer_cost(layer).macs / 1e7, origin="measured")
                           for key, layer in space.layers().items()})
-    monkeypatch.setattr(tables, "TABLES_DIR", tmp_path / "tables")
+    monkeypatch.setattr("nas.latency.table_home.TABLES_DIR", tmp_path / "tables")
     table.save(tmp_path / "tables" / "macs_device.json")
     bench = load_benchmark()
     config = SearchConfig(space="nas_bench_macro", device="macs_device", budget="5ms", trials=8, accuracy="tabular",

@@ -15,17 +15,20 @@ import onnx
 import pytest
 import torch
 import yaml
+from conftest import built_once, run_main
 
 from nas.search.config import ConfigError, SearchConfig, parse_budget
 from nas.search.pareto import Point, dominates, hypervolume, pareto_front
 
-TINY_RUNGS = [{"epochs": 1, "subset": 100, "batch_size": 50, "val_size": 100, "lr": 0.1},
-              {"epochs": 1, "subset": 200, "batch_size": 50, "val_size": 100, "lr": 0.1}]
+TINY_RUNGS = [{"epochs": 1, "subset": 100, "batch_size": 50, "val_size": 100, "lr": 0.1, "resolution": 16},
+              {"epochs": 1, "subset": 200, "batch_size": 50, "val_size": 100, "lr": 0.1, "resolution": 16}]
+"""Two rungs at 16 px: the search's machinery at a third of the 32 px cost (what they learn is not tested here)."""
 
 
 def _config(tmp: Path, **overrides: object) -> SearchConfig:
     values = {"space": "shufflenet_v2", "device": "cpu_x86", "budget": "50ms", "trials": 3, "data": "synthetic",
-              "eta": 3, "runs_dir": str(tmp), "rungs": TINY_RUNGS, "baseline_seeds": 2, "threads": 1, "name": "r1"}
+              "eta": 3, "runs_dir": str(tmp), "rungs": TINY_RUNGS, "baseline_seeds": 2, "threads": 1, "name": "r1",
+              "workers": 1}  # worker processes only where a test is about them: each one starts torch
     values.update(overrides)
     return SearchConfig(**values)  # type: ignore[arg-type]
 
@@ -152,11 +155,12 @@ def test_model_based_samplers_start_from_the_design_and_random_does_not(tmp_path
 
     sizes = {}
     for sampler in ("nsga2", "tpe", "random"):
-        config = _config(tmp_path, sampler=sampler, trials=4, name=f"design_{sampler}", rungs=TINY_RUNGS[:1])
+        config = _config(tmp_path, sampler=sampler, trials=4, name=f"design_{sampler}", rungs=TINY_RUNGS[:1],
+                         screen="none")
         config.run_dir.mkdir(parents=True)
         sizes[sampler] = len(initial_design(config, SearchContext(config)))
     assert sizes == {"nsga2": 4, "tpe": 4, "random": 0}
-    config = _config(tmp_path, sampler="nsga2", trials=4, name="design_nsga2", rungs=TINY_RUNGS[:1])
+    config = _config(tmp_path, sampler="nsga2", trials=4, name="design_nsga2", rungs=TINY_RUNGS[:1], screen="none")
     context = SearchContext(config)
     sample_with_optuna(config, context, show_progress=False)
     assert [t.params for t in open_study(config).trials[:4]] == initial_design(config, context)
@@ -207,21 +211,22 @@ def test_a_diverged_training_is_reported_not_kept(tmp_path: Path, workers: int) 
     assert evaluation.accuracy == pytest.approx(0.1) and not len(context.journal)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from nas.search.run import run_search
 
-    tmp = tmp_path_factory.mktemp("runs")
-    result = run_search(_config(tmp), show_progress=False)
-    assert len(result.candidates) == 3 and result.front
-    return tmp / "r1"
+    def build(folder: Path) -> None:
+        result = run_search(_config(folder, workers=2), show_progress=False)  # the default: two worker processes
+        assert len(result.candidates) == 3 and result.front
+
+    return built_once(tmp_path_factory, "finished_run", build) / "r1"
 
 
 def test_run_folder_holds_everything(finished_run: Path) -> None:
     for name in ("config.yaml", "study.db", "trials.csv", "pareto.json", "evaluations.jsonl", "search.log"):
         assert (finished_run / name).is_file(), name
     summary = json.loads((finished_run / "pareto.json").read_text())
-    assert summary["judged_at_rung"] == 1 and summary["fidelities"] == ["e1-n100-b50-lr0.1", "e1-n200-b50-lr0.1"]
+    assert summary["judged_at_rung"] == 1 and summary["fidelities"] == ["e1-n100-b50-r16-lr0.1", "e1-n200-b50-r16-lr0.1"]
     assert all(f["latency_ms"] <= 50 for f in summary["front"])
     assert summary["baseline"]["name"].startswith(("shufflenet", "mobilenet", "ghostnet"))
     assert len(summary["baseline"]["accuracies"]) == 2 and summary["noise_sd"] is not None
@@ -275,11 +280,15 @@ def test_resuming_a_finished_run_prints_its_result_and_the_way_to_settle_a_tie(f
         assert f"nas confirm {run}" in result.stdout
 
 
-def test_export_and_report(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_and_report(finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
     from nas.export import export_run
     from nas.report import write_report
 
-    folders = export_run(finished_run, show_progress=True)
+    run = tmp_path / "r1"
+    shutil.copytree(finished_run, run)  # the shared run stays as the search left it
+    folders = export_run(run, show_progress=True)
     assert folders
     err = capsys.readouterr().err
     assert "exporting the Pareto front (the default)" in err  # says what it exports, then each arch as a stage
@@ -292,7 +301,7 @@ def test_export_and_report(finished_run: Path, capsys: pytest.CaptureFixture[str
         onnx.checker.check_model(onnx.load(str(folder / "model.onnx")))
         torch.load(folder / "weights.pt", weights_only=True)
         assert (folder / "arch.yaml").is_file()
-    png, page = write_report(finished_run)
+    png, page = write_report(run)
     assert png.stat().st_size > 1000
     text = page.read_text()
     assert "<svg" in text and "<title>" in text and "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
@@ -335,8 +344,9 @@ def _nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     (["--accuracy", "tabular"], "has no table of trained accuracies"),
     (["--accuracy", "tabular", "--space", "nas_bench_macro", "--backend", "ray"], "drop --backend ray"),
 ])
-def test_bad_search_input_is_one_line(tmp_path: Path, args: list[str], fragment: str) -> None:
-    result = _nas("search", "--data", "synthetic", "--runs-dir", str(tmp_path), "--trials", "1", *args)
+def test_bad_search_input_is_one_line(tmp_path: Path, args: list[str], fragment: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_main(capsys, "search", "--data", "synthetic", "--runs-dir", str(tmp_path), "--trials", "1", *args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert fragment in lines[-1] and "Traceback" not in result.stderr
@@ -381,7 +391,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_sigkill_mid_run_then_resume_keeps_finished_trials(tmp_path: Path) -> None:
-    config = _config(tmp_path, trials=4, name="killed")
+    # every candidate trained on two worker processes: the kill lands among trainings
+    config = _config(tmp_path, trials=4, name="killed", screen="none", workers=2)
     path = tmp_path / "config.yaml"
     config.save(path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -423,7 +434,7 @@ def test_a_broken_or_oddly_named_unrelated_table_does_not_stop_a_search(tmp_path
         shutil.copy(tables.TABLES_DIR / f"{name}.json", folder / f"{name}.json")
     (folder / "broken.json").write_text('{"meta": {"device": "broken"}, "entr')
     (folder / "My Board.json").write_text("{}")
-    monkeypatch.setattr(tables, "TABLES_DIR", folder)
+    monkeypatch.setattr("nas.latency.table_home.TABLES_DIR", folder)
     assert tables.available_devices() == ["broken", "cpu_x86", "rpi4"]
     config = _config(tmp_path)
     config.validate()
@@ -536,21 +547,21 @@ def test_a_start_that_fails_after_the_folder_was_made_leaves_nothing(tmp_path: P
 
 def test_a_run_whose_every_training_diverges_says_so(tmp_path: Path) -> None:
     exploding = [{"epochs": 1, "subset": 200, "batch_size": 50, "val_size": 100, "lr": 1e12}]
-    config = _config(tmp_path, rungs=exploding, trials=2, baseline_seeds=1, finalist_seeds=1)
+    config = _config(tmp_path, rungs=exploding, trials=2, baseline_seeds=1, finalist_seeds=1, screen="none")
     path = tmp_path / "c.yaml"
     config.save(path)
     result = _nas("search", "--config", str(path), "--name", "div")
     assert result.returncode == 2 and "every training diverged" in result.stderr.strip().splitlines()[-1]
 
 
-def test_corrupt_run_files_are_one_line(finished_run: Path, tmp_path: Path) -> None:
+def test_corrupt_run_files_are_one_line(finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import shutil
 
     run = tmp_path / "r1"
     shutil.copytree(finished_run, run)
     (run / "pareto.json").write_text("{\"front\": [")
     for command in (["export", str(run)], ["confirm", str(run)], ["report", str(run)]):
-        result = _nas(*command)
+        result = run_main(capsys, *command)
         assert result.returncode == 2 and "unreadable" in result.stderr, command
         assert len(result.stderr.strip().splitlines()) == 1, command
     shutil.copy(finished_run / "pareto.json", run / "pareto.json")
@@ -558,11 +569,11 @@ def test_corrupt_run_files_are_one_line(finished_run: Path, tmp_path: Path) -> N
     record = json.loads(lines[0])
     record["accuracy"] = "high"
     (run / "evaluations.jsonl").write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
-    result = _nas("search", "--resume", str(run))
+    result = run_main(capsys, "search", "--resume", str(run))
     assert result.returncode == 2 and "evaluations.jsonl: record 1 is malformed" in result.stderr
     (run / "evaluations.jsonl").write_text("\n".join(lines) + "\n")
     (run / "study.db").write_bytes(b"this is not a database" * 100)
-    result = _nas("search", "--resume", str(run))
+    result = run_main(capsys, "search", "--resume", str(run))
     assert result.returncode == 2 and "move it away and resume" in result.stderr
     (run / "study.db").unlink()
     result = _nas("search", "--resume", str(run))

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import nas.latency.table as tables
 from nas.cli import main
 from nas.latency.table import load_table, table_home, user_tables_dir
 
@@ -23,7 +22,7 @@ def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     for name in ("cpu_x86", "rpi4", "pixel3"):
         shutil.copy(SHIPPED / f"{name}.json", folder / f"{name}.json")
-    monkeypatch.setattr(tables, "TABLES_DIR", folder)
+    monkeypatch.setattr("nas.latency.table_home.TABLES_DIR", folder)
     return folder
 
 
