@@ -58,6 +58,7 @@ def test_a_known_device_is_recovered_from_ten_networks(table_dir: Path) -> None:
     assert table.predict(arch) == pytest.approx(ms * 1.1) and table.compile().predict([arch])[0] == pytest.approx(ms * 1.1)
 
 
+@pytest.mark.e2e
 def test_the_command_writes_an_adapted_table_and_refuses_to_replace_a_measured_one(table_dir: Path, tmp_path: Path,
                                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     rows = [{"arch": str(a), "ms": _device(a)} for a in load_space("mbv2").sample_random(10, seed=3)]
@@ -70,6 +71,7 @@ def test_the_command_writes_an_adapted_table_and_refuses_to_replace_a_measured_o
     assert "another --device" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("bad,fragment", [
     ({"ms": "nan"}, "finite number"),
     ({"ms": "inf"}, "finite number"),
@@ -124,6 +126,7 @@ def test_a_table_from_another_processor_is_named_with_the_fix() -> None:
     assert vector_isa(set()) == "unknown"
 
 
+@pytest.mark.e2e
 def test_host_networks_are_timed_here_and_adapted(table_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     import nas.latency.validate as validate

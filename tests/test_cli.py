@@ -43,6 +43,7 @@ def test_sample_is_seeded(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == first and len(first.splitlines()) == 3
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("argv,fragment", [
     (["sample", "--space", "nope"], "unknown search space 'nope'"),
     (["show", "r32_w1-stem_c16_k3_s1-ir_k4_e6_c24_s1-head_c10"], "kernel must be"),
@@ -58,6 +59,7 @@ def test_bad_input_is_one_line_exit_2(argv: list[str], fragment: str) -> None:
     assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.stderr
 
 
+@pytest.mark.e2e
 def test_malformed_space_file_reports_file_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nstem: {channels: 16}\nhead: {channels: 64}\n"
@@ -108,6 +110,7 @@ def test_every_option_of_every_command_says_what_it_does() -> None:
     assert not silent, f"options without help text: {silent}"
 
 
+@pytest.mark.e2e
 def test_advice_for_a_device_that_cannot_be_measured_here_names_the_bundle_not_build(
         capsys: pytest.CaptureFixture[str]) -> None:
     readme_example = "r32_w0.75-stem_c16_k3_s1-ir_k3_e6_c24_s1-ghost_se_k5_e3_c32_s2-shuffle_k3_e1_c64_s2-head_c1504"

@@ -82,6 +82,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built_once(tmp_path_factory, "confirm_run", build) / "c1"
 
 
+@pytest.mark.e2e
 def test_confirmation_trains_fresh_seeds_scores_the_test_set_and_resumes(tiny_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "c1"
     shutil.copytree(tiny_run, run)
@@ -127,6 +128,7 @@ def test_confirmation_trains_fresh_seeds_scores_the_test_set_and_resumes(tiny_ru
     assert more["comparisons"][0]["paired_seeds"] == 3
 
 
+@pytest.mark.e2e
 def test_bad_confirm_input_is_one_line(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for args, fragment in [([str(tmp_path / "nowhere")], "is not a finished search run"),
                            ([str(tiny_run), "--seeds", "1"], "--seeds must be at least 2"),

@@ -166,6 +166,7 @@ def test_augment_crops_and_flips_like_per_image_code() -> None:
         assert any(torch.equal(out[n], c) or torch.equal(out[n], c.flip(-1)) for c in crops)
 
 
+@pytest.mark.e2e
 def test_train_cli_bad_data_path_is_one_line(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "nas", "train", "mobilenet_v2_0.5", "--data", str(tmp_path / "x"),
                              "--no-download"], capture_output=True, text=True)
@@ -173,6 +174,7 @@ def test_train_cli_bad_data_path_is_one_line(tmp_path: Path) -> None:
     assert "no CIFAR-10 at" in result.stderr
 
 
+@pytest.mark.e2e
 def test_train_cli_writes_loadable_weights(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "nas", "train", str(TINY), "--data", "synthetic", "--epochs", "1",
@@ -215,6 +217,7 @@ def test_divergence_watch_ignores_one_noisy_batch_but_not_a_climb() -> None:
     assert Divergence(10).update(float("nan"))
 
 
+@pytest.mark.e2e
 def test_train_cli_diverged_run_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "nas", "train", str(TINY), "--data", "synthetic", "--epochs", "2",

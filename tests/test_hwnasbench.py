@@ -87,6 +87,7 @@ def test_transfer_again_refreshes_predictions_and_keeps_imported_entries() -> No
     assert all("history" not in target.entries[k].extra for k in changed)  # refreshed, not piled up
 
 
+@pytest.mark.e2e
 def test_importing_again_keeps_device_measurements_and_predictions(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from nas.cli import main

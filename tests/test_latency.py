@@ -343,6 +343,7 @@ def _few_layers(n: int = 4) -> dict:
     return {k: layers[k] for k in sorted(layers)[:n]}
 
 
+@pytest.mark.e2e
 def test_build_measures_then_resumes_without_remeasuring(tmp_path: Path) -> None:
     path = tmp_path / "host.json"
     runtime = Runtime("ort-cpu", 1)
@@ -361,6 +362,7 @@ def test_build_measures_then_resumes_without_remeasuring(tmp_path: Path) -> None
                     show_progress=False)
 
 
+@pytest.mark.e2e
 def test_two_sweep_build_keeps_every_measurement_and_resumes_between_sweeps(tmp_path: Path) -> None:
     path = tmp_path / "host.json"
     runtime = Runtime("ort-cpu", 1)
@@ -381,6 +383,7 @@ def test_two_sweep_build_keeps_every_measurement_and_resumes_between_sweeps(tmp_
     assert {k: e.ms for k, e in table.entries.items() if k != key} == before
 
 
+@pytest.mark.e2e
 def test_bundle_runner_works_without_torch_and_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bundle = tmp_path / "bundle"
     write_bundle(_few_layers(), bundle, ["shufflenet_v2"], show_progress=False)
@@ -497,6 +500,7 @@ def test_absolute_timing_keeps_the_fast_state(monkeypatch: pytest.MonkeyPatch) -
     assert timing.ms == pytest.approx(0.1) and timing.steady >= 8
 
 
+@pytest.mark.e2e
 def test_calibrate_fits_stored_measurements_and_judges_held_out_ones(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`nas latency calibrate`: no timing; fits on one set of CSVs, re-predicts another, writes only on request."""
@@ -578,6 +582,7 @@ def test_a_tables_per_kind_calibration_is_checked_on_load(tmp_path: Path, factor
         load_table(path)
 
 
+@pytest.mark.e2e
 def test_the_runner_refuses_a_tampered_reference_model(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     write_bundle(_few_layers(1), bundle, ["shufflenet_v2"], show_progress=False)
@@ -588,6 +593,7 @@ def test_the_runner_refuses_a_tampered_reference_model(tmp_path: Path) -> None:
     assert run.returncode != 0 and "does not match the manifest" in run.stderr and not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.e2e
 def test_an_interrupted_runner_resumes_from_what_it_measured(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     layers = _few_layers(3)
@@ -618,6 +624,7 @@ def test_a_calibration_that_predicts_zero_or_less_is_refused() -> None:
         table.compile().predict([ARCH])
 
 
+@pytest.mark.e2e
 def test_whole_networks_in_a_bundle_calibrate_the_imported_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nas.accuracy.nas_bench_macro import code_to_arch
 
@@ -663,6 +670,7 @@ def test_the_runner_combines_two_sweeps_and_settles_a_disagreement_with_a_third(
     assert len(two_sweeps(timing(1.0), lambda factor: next(unsteady))["measurements"]) == 3
 
 
+@pytest.mark.e2e
 def test_the_runner_measures_in_two_sweeps_and_resumes_in_the_second(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     bundle = tmp_path / "bundle"

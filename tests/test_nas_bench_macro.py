@@ -77,6 +77,7 @@ def test_a_missing_or_corrupt_benchmark_file_is_one_error(tmp_path: Path) -> Non
         load_benchmark(broken)
 
 
+@pytest.mark.e2e
 def test_a_tabular_search_looks_accuracies_up_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The tabular source on a table whose entries are proportional to MACs: no training, no data, seconds."""
     from nas.latency.table import Entry, LatencyTable

@@ -41,6 +41,7 @@ def cluster() -> Iterator[str]:
         subprocess.run([RAY, "stop", "--force"], env=ENV, capture_output=True, timeout=120)
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_search_runs_across_head_and_worker(cluster: str, tmp_path: Path) -> None:
     config = SearchConfig(space="shufflenet_v2", device="cpu_x86", budget="50ms", trials=2, data="synthetic", eta=2,
@@ -58,6 +59,7 @@ def test_search_runs_across_head_and_worker(cluster: str, tmp_path: Path) -> Non
     assert len((tmp_path / "cluster" / "evaluations.jsonl").read_text().splitlines()) >= 2
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_a_search_without_the_clusters_token_is_refused(cluster: str, tmp_path: Path) -> None:
     wrong = {**ENV, "RAY_AUTH_TOKEN": secrets.token_hex(16)}
@@ -69,6 +71,7 @@ def test_a_search_without_the_clusters_token_is_refused(cluster: str, tmp_path: 
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.e2e
 def test_unreachable_ray_address_is_one_line(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "nas", "search", "--backend", "ray", "--address",
                              f"127.0.0.1:{_free_port()}", "--data", "synthetic", "--runs-dir", str(tmp_path),

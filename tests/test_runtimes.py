@@ -39,6 +39,7 @@ def test_each_runtime_that_runs_here_times_a_layer_and_the_others_say_why_not(na
     assert runtime_of_meta(described) is RUNTIMES[name]
 
 
+@pytest.mark.e2e
 def test_a_table_names_its_runtime_and_older_tables_are_recognised_by_what_they_record(tmp_path: Path) -> None:
     table = build_table("host", ["shufflenet_v2"], Runtime("ort-cpu", 1), baselines=False, path=tmp_path / "h.json",
                         target_s=0.02, show_progress=False, limit=1, passes=1)

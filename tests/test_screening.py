@@ -81,6 +81,7 @@ def test_the_default_stages_are_named_with_their_ranking() -> None:
     assert stage_estimators(SearchConfig(space="nas_bench_macro", accuracy="tabular"))[0]["estimator"] == "tabular"
 
 
+@pytest.mark.e2e
 def test_a_screened_run_trains_only_the_best_and_resumes_without_scoring_again(tmp_path: Path) -> None:
     from nas.search.run import run_search
 

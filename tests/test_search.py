@@ -149,6 +149,7 @@ def test_initial_design_spreads_feasible_archs_over_the_latency_range() -> None:
     assert np.diff(latency).max() < 0.3 * (latency[-1] - latency[0])
 
 
+@pytest.mark.e2e
 def test_model_based_samplers_start_from_the_design_and_random_does_not(tmp_path: Path) -> None:
     from nas.search.context import SearchContext
     from nas.search.optuna_driver import initial_design, open_study, sample_with_optuna
@@ -222,6 +223,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built_once(tmp_path_factory, "finished_run", build) / "r1"
 
 
+@pytest.mark.e2e
 def test_run_folder_holds_everything(finished_run: Path) -> None:
     for name in ("config.yaml", "study.db", "trials.csv", "pareto.json", "evaluations.jsonl", "search.log"):
         assert (finished_run / name).is_file(), name
@@ -238,6 +240,7 @@ def test_run_folder_holds_everything(finished_run: Path) -> None:
     assert config["space"] == "shufflenet_v2" and config["rungs"] == TINY_RUNGS
 
 
+@pytest.mark.e2e
 def test_config_reruns_the_same_search(finished_run: Path, tmp_path: Path) -> None:
     from nas.search.optuna_driver import open_study
     from nas.search.run import run_search
@@ -262,6 +265,7 @@ def test_config_reruns_the_same_search(finished_run: Path, tmp_path: Path) -> No
     assert trained(finished_run) == trained(tmp_path / "again")
 
 
+@pytest.mark.e2e
 def test_resuming_a_finished_run_prints_its_result_and_the_way_to_settle_a_tie(finished_run: Path,
                                                                             tmp_path: Path) -> None:
     import shutil
@@ -280,6 +284,7 @@ def test_resuming_a_finished_run_prints_its_result_and_the_way_to_settle_a_tie(f
         assert f"nas confirm {run}" in result.stdout
 
 
+@pytest.mark.e2e
 def test_export_and_report(finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import shutil
 
@@ -307,6 +312,7 @@ def test_export_and_report(finished_run: Path, tmp_path: Path, capsys: pytest.Ca
     assert "<svg" in text and "<title>" in text and "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
+@pytest.mark.e2e
 def test_a_resumed_run_keeps_counting_the_over_budget_samples(tmp_path: Path) -> None:
     """The infeasible count in pareto.json is the study's, not only what the last process sampled."""
     import numpy as np
@@ -353,6 +359,7 @@ def test_bad_search_input_is_one_line(tmp_path: Path, args: list[str], fragment:
     assert not list(tmp_path.iterdir()), "a search that cannot start leaves no run folder behind"
 
 
+@pytest.mark.e2e
 def test_storage_without_its_driver_names_the_package(tmp_path: Path) -> None:
     pytest.importorskip("sqlalchemy")
     try:
@@ -390,6 +397,7 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+@pytest.mark.e2e
 def test_sigkill_mid_run_then_resume_keeps_finished_trials(tmp_path: Path) -> None:
     # every candidate trained on two worker processes: the kill lands among trainings
     config = _config(tmp_path, trials=4, name="killed", screen="none", workers=2)
@@ -443,6 +451,7 @@ def test_a_broken_or_oddly_named_unrelated_table_does_not_stop_a_search(tmp_path
     assert any("skipping latency table broken" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("text,fragment", [
     ("", "non-empty mapping"),
     ("workers: two\n", "workers must be int"),
@@ -480,6 +489,7 @@ def test_yaml_files_are_bounded_in_size_and_encoding(tmp_path: Path) -> None:
         read_yaml(bomb, SpaceError)
 
 
+@pytest.mark.e2e
 def test_a_live_run_refuses_a_second_process_and_a_resume_refuses_conflicting_flags(finished_run: Path,
                                                                                     tmp_path: Path) -> None:
     import shutil
@@ -502,6 +512,7 @@ def test_a_live_run_refuses_a_second_process_and_a_resume_refuses_conflicting_fl
     assert again.returncode == 0, again.stderr  # the same value is no conflict; workers may change
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("args,fragment", [
     (["sample", "--space", "mbv2", "--seed", "-1"], "--seed must be >= 0"),
     (["train", "mobilenet_v2_0.5", "--data", "synthetic", "--threads", "-1"], "--threads must be at least 1"),
@@ -530,6 +541,7 @@ def test_run_names_derived_from_a_space_file_or_a_long_budget_are_valid(tmp_path
     assert config.name.startswith("mbv2_cpu_x86_1e06ms_nsga2_") and config.run_dir.parent == tmp_path
 
 
+@pytest.mark.e2e
 def test_a_start_that_fails_after_the_folder_was_made_leaves_nothing(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from nas.errors import NasError
@@ -545,6 +557,7 @@ def test_a_start_that_fails_after_the_folder_was_made_leaves_nothing(tmp_path: P
     assert not (tmp_path / "r1").exists(), "nothing was trained: the same command must work again"
 
 
+@pytest.mark.e2e
 def test_a_run_whose_every_training_diverges_says_so(tmp_path: Path) -> None:
     exploding = [{"epochs": 1, "subset": 200, "batch_size": 50, "val_size": 100, "lr": 1e12}]
     config = _config(tmp_path, rungs=exploding, trials=2, baseline_seeds=1, finalist_seeds=1, screen="none")
@@ -554,6 +567,7 @@ def test_a_run_whose_every_training_diverges_says_so(tmp_path: Path) -> None:
     assert result.returncode == 2 and "every training diverged" in result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.e2e
 def test_corrupt_run_files_are_one_line(finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import shutil
 
@@ -580,6 +594,7 @@ def test_corrupt_run_files_are_one_line(finished_run: Path, tmp_path: Path, caps
     assert result.returncode == 0, result.stderr  # recovered from the journal
 
 
+@pytest.mark.e2e
 def test_an_unwritable_runs_folder_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -588,6 +603,7 @@ def test_an_unwritable_runs_folder_is_one_line(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.e2e
 def test_sigterm_ends_a_search_in_one_line_like_ctrl_c(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "nas", "search", "--space", "shufflenet_v2", "--device", "cpu_x86",
                                 "--budget", "50ms", "--data", "synthetic", "--trials", "4", "--runs-dir",
@@ -603,6 +619,7 @@ def test_sigterm_ends_a_search_in_one_line_like_ctrl_c(tmp_path: Path) -> None:
     assert "Traceback" not in err and "leaked" not in err
 
 
+@pytest.mark.e2e
 def test_a_full_disk_under_the_study_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import optuna
 

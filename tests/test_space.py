@@ -201,6 +201,7 @@ def test_malformed_yaml_and_unknown_names(tmp_path: Path) -> None:
         load_space("nope")
 
 
+@pytest.mark.e2e
 def test_the_cost_model_spaces_and_latency_look_ups_import_no_torch() -> None:
     """A board, or a job that only reads tables, has no torch: arch, space, cost and table work without it."""
     import subprocess

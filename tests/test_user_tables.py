@@ -45,6 +45,7 @@ def test_a_changed_shipped_table_is_saved_as_a_user_table_that_shadows_it(shippe
     assert "user (shadows shipped)" in out and str(user_tables_dir()) in out
 
 
+@pytest.mark.e2e
 def test_adapting_and_importing_write_user_tables_only(shipped: Path, tmp_path: Path) -> None:
     from nas.vendored import HW_NAS_BENCH
 
