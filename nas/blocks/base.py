@@ -15,7 +15,7 @@ import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from nas.errors import ArchError
 from nas.layer import SE_RATIO, Layer, make_divisible
@@ -23,7 +23,19 @@ from nas.layer import SE_RATIO, Layer, make_divisible
 if TYPE_CHECKING:
     from torch import nn
 
-    from nas.arch import BlockSpec
+
+class Spec(Protocol):
+    """What a block type reads of an arch's block (:class:`nas.arch.BlockSpec` is one; typed structurally so that
+    the block types need nothing from the arch module, which reads them)."""
+
+    type: str
+    kernel: int
+    expansion: float
+    channels: int
+    stride: int
+    se: bool
+    act: str
+    groups: int
 
 
 @dataclass(frozen=True)
@@ -76,14 +88,14 @@ class BlockType(ABC):
     grouped: ClassVar[bool] = False
     """Whether the 1x1 convs may be grouped (``_g2``)."""
 
-    def check(self, spec: BlockSpec) -> None:  # noqa: B027  (a hook: most types have no rule beyond the common ones)
+    def check(self, spec: Spec) -> None:  # noqa: B027  (a hook: most types have no rule beyond the common ones)
         """Rules beyond the common ones; raises :class:`ArchError`."""
 
-    def inner_width(self, spec: BlockSpec, cin: int, cout: int, divisor: int, where: str) -> int:
+    def inner_width(self, spec: Spec, cin: int, cout: int, divisor: int, where: str) -> int:
         """The expanded width: ``cin`` x expansion, rounded as MobileNet rounds (``cin`` itself at expansion 1)."""
         return cin if spec.expansion == 1.0 else make_divisible(cin * spec.expansion, divisor)
 
-    def resolve(self, spec: BlockSpec, cin: int, cout: int, hw: int, divisor: int, where: str) -> Layer:
+    def resolve(self, spec: Spec, cin: int, cout: int, hw: int, divisor: int, where: str) -> Layer:
         """The concrete layer ``spec`` is at input ``cin`` x ``hw`` x ``hw`` and output width ``cout``.
 
         The layer's key (:attr:`Layer.key`) is its kind and these widths, so this is also the block's key."""
@@ -93,7 +105,7 @@ class BlockType(ABC):
             raise ArchError(f"{where}: widths {cin}/{mid}/{cout} are not divisible by groups={spec.groups}")
         return Layer(spec.type, cin, cout, hw, spec.kernel, spec.stride, mid, se, spec.act, groups=spec.groups)
 
-    def canonical(self, spec: BlockSpec, cin: int, cout: int, kernels: Sequence[int]) -> BlockSpec:
+    def canonical(self, spec: Spec, cin: int, cout: int, kernels: Sequence[int]) -> Spec:
         """The one spelling of ``spec`` in a slot whose stage offers ``kernels``.
 
         Choices the block ignores in that slot are pinned, so equal networks are equal archs and a space's size

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nas.blocks.base import BlockType, Cost, conv_cost
+from nas.blocks.base import BlockType, Cost, Spec, conv_cost
 from nas.layer import Layer
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from nas.arch import BlockSpec
 
 
 class ConvType(BlockType):
@@ -22,7 +21,7 @@ class ConvType(BlockType):
     summary = "plain kxk conv + BN + activation (FBNet's shape-changing skip; linear: NAS-Bench-Macro's identity)"
     se_variant = False
 
-    def inner_width(self, spec: BlockSpec, cin: int, cout: int, divisor: int, where: str) -> int:
+    def inner_width(self, spec: Spec, cin: int, cout: int, divisor: int, where: str) -> int:
         return 0
 
     def cost(self, layer: Layer) -> Cost:

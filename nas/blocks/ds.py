@@ -7,20 +7,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nas.blocks.base import BlockType, Cost, conv_cost, se_cost, torch_classes
+from nas.blocks.base import BlockType, Cost, Spec, conv_cost, se_cost, torch_classes
 from nas.layer import Layer
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from nas.arch import BlockSpec
 
 
 class DepthwiseSeparableType(BlockType):
     name = "ds"
     summary = "MobileNetV1 depthwise-separable conv (kxk depthwise, [SE], 1x1 pointwise)"
 
-    def inner_width(self, spec: BlockSpec, cin: int, cout: int, divisor: int, where: str) -> int:
+    def inner_width(self, spec: Spec, cin: int, cout: int, divisor: int, where: str) -> int:
         return cin
 
     def cost(self, layer: Layer) -> Cost:

@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from nas.blocks.base import BlockType, Cost, conv_cost, se_cost, torch_classes
+from nas.blocks.base import BlockType, Cost, Spec, conv_cost, se_cost, torch_classes
 from nas.layer import Layer
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from nas.arch import BlockSpec
 
 
 def ghost_module_cost(cin: int, cout: int, hw: int) -> Cost:
@@ -29,7 +28,7 @@ class GhostBottleneckType(BlockType):
     name = "ghost"
     summary = "GhostNet bottleneck (Ghost expand, [depthwise stride 2], [SE], Ghost project, shortcut)"
 
-    def canonical(self, spec: BlockSpec, cin: int, cout: int, kernels: Sequence[int]) -> BlockSpec:
+    def canonical(self, spec: Spec, cin: int, cout: int, kernels: Sequence[int]) -> Spec:
         """With stride 1 and an identity shortcut the kernel is never used: pinned to the smallest offered."""
         if spec.stride == 1 and cin == cout and spec.kernel != min(kernels):
             return replace(spec, kernel=min(kernels))

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nas.blocks.base import BlockType, Cost, conv_cost, torch_classes
+from nas.blocks.base import BlockType, Cost, Spec, conv_cost, torch_classes
 from nas.errors import ArchError
 from nas.layer import Layer, make_divisible
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from nas.arch import BlockSpec
 
 
 class ShuffleUnitType(BlockType):
@@ -23,7 +22,7 @@ class ShuffleUnitType(BlockType):
     summary = "ShuffleNetV2 unit (split, 1x1 -> kxk depthwise -> 1x1 branch, concat, shuffle)"
     se_variant = False
 
-    def inner_width(self, spec: BlockSpec, cin: int, cout: int, divisor: int, where: str) -> int:
+    def inner_width(self, spec: Spec, cin: int, cout: int, divisor: int, where: str) -> int:
         if cout % 2:
             raise ArchError(f"{where}: a ShuffleNetV2 unit needs an even output width, got {cout}")
         half = cout // 2

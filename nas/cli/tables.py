@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nas.cli import boards
+from nas.cli.boards import register as register_board_commands
 from nas.cli.common import OneLineParser, print_table, spaces_arg
 from nas.errors import NasError
 from nas.latency.runtimes import RUNTIMES
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lat = sub.add_parser("latency", help="build, validate, bundle and import latency tables").add_subparsers(
         dest="latency_command", required=True, parser_class=OneLineParser)
     _register_host_commands(lat)
-    boards.register(lat)
+    register_board_commands(lat)
 
 
 def _register_host_commands(lat: argparse._SubParsersAction) -> None:

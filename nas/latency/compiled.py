@@ -8,20 +8,31 @@ networks as one-at-a-time prediction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from nas.arch import Arch
 
-if TYPE_CHECKING:
-    from nas.latency.table import LatencyTable
+
+class Table(Protocol):
+    """What bulk prediction reads of a table (:class:`nas.latency.table.LatencyTable` is one; typed structurally
+    because the table module builds compiled tables)."""
+
+    entries: dict
+    calibration: tuple[float, float]
+    overhead_ms: float
+    measured_networks: dict[str, float]
+
+    def contribution(self, key: str) -> float: ...
+
+    def check_positive(self, ms: float) -> float: ...
 
 
 class CompiledTable:
     """Entries as a numpy vector; archs as index lists; prediction as one ``np.add.reduceat``."""
 
-    def __init__(self, table: LatencyTable, keys: list[str], floor: float) -> None:
+    def __init__(self, table: Table, keys: list[str], floor: float) -> None:
         self.table = table
         self.floor = floor
         """No prediction below this share of an arch's uncalibrated sum (the table's ``PREDICTION_FLOOR``)."""
