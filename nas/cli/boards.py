@@ -61,18 +61,15 @@ def cmd_latency_bundle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nas.latency.build import layers_for
-    from nas.latency.bundle import write_bundle
+    from nas.latency.bundle import sample_networks, write_bundle
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise NasError(f"--out {args.out} is a file: give a folder for the bundle")
     spaces = spaces_arg(args.space)
     if args.networks < 0:
         raise NasError(f"--networks must be >= 0, got {args.networks}")
-    from nas.space import load_space
-
-    networks = [a for i, name in enumerate(spaces)
-                for a in load_space(name).sample_random(-(-args.networks // len(spaces)), seed=2000 + i)][:args.networks]
-    manifest = write_bundle(layers_for(spaces, not args.no_baselines), args.out, spaces, networks=networks)
+    manifest = write_bundle(layers_for(spaces, not args.no_baselines), args.out, spaces,
+                            networks=sample_networks(spaces, args.networks))
     print(f"wrote {manifest.parent} ({manifest.parent / 'runner.py'}); on the device: python3 runner.py --out results.json")
     return 0
 

@@ -28,6 +28,7 @@ from nas.latency.onnx_io import to_onnx_bytes
 from nas.latency.runtimes import RUNTIMES
 from nas.latency.table import Entry, LatencyTable, TableError, check_device_name, load_table, now, table_path
 from nas.progress import progress
+from nas.space import load_space
 
 MANIFEST_SCHEMA = "nas.bundle_manifest/1"
 
@@ -35,6 +36,13 @@ MANIFEST_SCHEMA = "nas.bundle_manifest/1"
 def _write(path: Path, data: bytes) -> str:
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
+
+
+def sample_networks(spaces: list[str], count: int) -> list[Arch]:
+    """``count`` whole networks drawn evenly from ``spaces`` (fixed seeds): the runner times them end to end, and on
+    import they calibrate the table."""
+    per_space = -(-count // len(spaces)) if spaces else 0
+    return [a for i, name in enumerate(spaces) for a in load_space(name).sample_random(per_space, seed=2000 + i)][:count]
 
 
 def write_bundle(layers: dict[str, Layer], out: str | Path, spaces: list[str], show_progress: bool = True,
