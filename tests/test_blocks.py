@@ -120,7 +120,7 @@ def test_every_block_module_is_registered_and_no_other_module_names_a_block() ->
     assert files == set(REGISTERED) and set(BLOCKS) == files
     named = []
     for path in package.rglob("*.py"):
-        if path.parent.name == "blocks" or path.stem == "hwnasbench":  # FBNet's ops are ir and conv by definition
+        if path.parent.name == "blocks":
             continue
         for name in ("fused", "ghost", "shuffle"):
             if re.search(rf"[\"']{name}(_se)?[\"']", path.read_text()):

@@ -23,6 +23,8 @@ ACCURACY_SOURCES = ("train", "tabular")
 """train: short CIFAR-10 trainings (the default); tabular: a space's published trained accuracies, looked up
 (benchmarks a search algorithm in seconds; only for spaces with a table, see nas.accuracy.tabular)."""
 BACKENDS = tuple(DRIVERS)
+STUDY_FILE = "study.db"
+"""The Optuna study's file in a run folder (the default storage); :class:`nas.search.run_folder.RunFolder` names it."""
 SCREENS = ("auto", "none", "naswot", "macs", "params", "synflow", "grad_norm", "snip", "jacov")
 """Estimators that may screen candidates before any training (free or zero-cost: seconds per arch). ``none``
 trains every sampled feasible candidate at rung 0; ``auto`` is naswot on the Optuna backend with training, and none
@@ -195,7 +197,7 @@ class SearchConfig:
         return notes
 
     def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
+        return self.storage or f"sqlite:///{(self.run_dir / STUDY_FILE).resolve()}"
 
     def save(self, path: Path | None = None) -> Path:
         from nas.fileio import atomic_write_text

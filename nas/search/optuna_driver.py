@@ -13,6 +13,7 @@ is kept (SQLite commits each tell, the trainings are in ``evaluations.jsonl``).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import optuna
 
@@ -21,6 +22,7 @@ from nas.errors import NasError
 from nas.search.config import SearchConfig
 from nas.search.context import SearchContext, baseline_strings
 from nas.search.initial import latency_stratified
+from nas.search.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 MAX_INFEASIBLE_PER_TRIAL = 200
@@ -52,6 +54,17 @@ def initial_design(config: SearchConfig, context: SearchContext) -> list[dict]:
     return latency_stratified(context.space, oracle.compiled, oracle.budget_ms, startup_trials(config), config.seed)
 
 
+def _check_sqlite_file(url: str) -> None:
+    """An existing study file must be an SQLite database before anything opens it: SQLite would otherwise create
+    its shared-memory file beside the damaged one and keep it locked by a connection that failed, so the
+    study could not be started afresh after the file is moved away, in this process or another."""
+    path = Path(url.removeprefix("sqlite:///"))
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                raise NasError(f"{path} is not an SQLite database")
+
+
 def make_storage(url: str) -> optuna.storages.BaseStorage | str:
     """The study storage; SQLite gets write-ahead logging with ``synchronous=NORMAL``.
 
@@ -62,6 +75,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage | str:
     """
     if not url.startswith("sqlite:"):
         return url
+    _check_sqlite_file(url)
     from sqlalchemy import event
 
     storage = optuna.storages.RDBStorage(url)
@@ -113,10 +127,10 @@ def open_study(config: SearchConfig) -> optuna.Study:
         if study.trials:  # resuming: continue the random stream instead of replaying it from the seed
             study.sampler = make_sampler(config, offset=len(study.trials))
     except Exception as exc:  # storage backends raise many types (sqlalchemy, OSError, ...)
-        own = config.run_dir / "study.db"
-        if not config.storage and own.is_file():
-            raise NasError(f"{own} is unreadable ({exc.__class__.__name__}); move it away and resume: every finished "
-                           f"training is in {config.run_dir / 'evaluations.jsonl'} and is kept, and the sampler "
+        folder = RunFolder(config.run_dir)
+        if not config.storage and folder.study_path.is_file():
+            raise NasError(f"{folder.study_path} is unreadable ({exc.__class__.__name__}); move it away and resume: "
+                           f"every finished training is in {folder.journal_path} and is kept, and the sampler "
                            "starts afresh from them") from None
         raise storage_error(config.storage_url(), exc) from None
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):

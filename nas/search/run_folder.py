@@ -25,7 +25,7 @@ from typing import Any
 from nas.arch import Arch
 from nas.errors import NasError
 from nas.fileio import atomic_write_text, read_json_object
-from nas.search.config import SearchConfig
+from nas.search.config import STUDY_FILE, SearchConfig
 from nas.search.journal import EvaluationJournal
 
 
@@ -55,7 +55,7 @@ class RunFolder:
 
     @property
     def study_path(self) -> Path:
-        return self.path / "study.db"
+        return self.path / STUDY_FILE
 
     @property
     def pareto_path(self) -> Path:
