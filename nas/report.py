@@ -193,7 +193,9 @@ def _seeds(accuracies: list[float]) -> str:
 
 
 def _html(summary: dict, drawn: list[Panel]) -> str:
-    rows = "".join(f"<tr><td>{f['accuracy'] * 100:.2f}</td><td>{_seeds(f.get('accuracies') or [f['accuracy']])}</td>"
+    best = summary.get("best_id")
+    rows = "".join(f"<tr><td>{f['accuracy'] * 100:.2f}{' (best)' if f['id'] == best else ''}</td>"
+                   f"<td>{_seeds(f.get('accuracies') or [f['accuracy']])}</td>"
                    f"<td>{f['latency_ms']:.3f}</td><td>{f['macs'] / 1e6:.1f}</td>"
                    f"<td>{f['params'] / 1e6:.2f}M</td><td><code>{html.escape(f['arch'])}</code></td></tr>"
                    for f in summary["front"])

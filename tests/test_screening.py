@@ -74,7 +74,9 @@ def test_the_shipped_ranking_is_the_bench_result() -> None:
 def test_the_default_stages_are_named_with_their_ranking() -> None:
     config = SearchConfig()
     stages = stage_estimators(config)
-    assert [s["estimator"] for s in stages][0] == "naswot" and stages[-1]["estimator"] == "rung1"
+    assert [s["estimator"] for s in stages][:2] == ["macs", "naswot"] and stages[-1]["estimator"] == "rung1"
+    assert "ties within the seed noise go to the higher naswot score" in stages[-1]["what"]
+    assert [s["estimator"] for s in stage_estimators(SearchConfig(prescreen_pool=0))][0] == "naswot"
     assert all("Spearman" in s["ranks"] for s in stages), stages
     custom = stage_estimators(SearchConfig(rungs=TINY_RUNGS))
     assert custom[-1]["ranks"] == "ranking not measured for these rungs"

@@ -52,6 +52,26 @@ def test_noise_ties_go_to_the_faster_arch() -> None:
     assert not dominates(fast, Point("much better", 0.9, 2.0), noise=0.01)
 
 
+def test_with_a_merit_noise_ties_go_to_the_higher_merit_and_clear_wins_stay_wins() -> None:
+    from nas.search.pareto import front_best
+
+    fast, slow = Point("fast", 0.800, 1.0), Point("slow", 0.795, 2.0)  # a tie within 0.01, slow a bit lower
+    prefers_slow = {"fast": 0.2, "slow": 0.9}
+    assert [p.key for p in pareto_front([fast, slow], 0.01, prefers_slow)] == ["fast", "slow"]
+    assert front_best([fast, slow], 0.01, prefers_slow).key == "slow"
+    prefers_fast = {"fast": 0.9, "slow": 0.2}
+    assert [p.key for p in pareto_front([fast, slow], 0.01, prefers_fast)] == ["fast"]
+    assert front_best([fast, slow], 0.01, prefers_fast).key == "fast"
+    # beyond the noise the trained accuracy decides, whatever the merit says
+    clear = Point("clear", 0.9, 3.0)
+    merit = {"fast": 0.9, "slow": 0.5, "clear": 0.0}
+    assert [p.key for p in pareto_front([clear, slow, fast], 0.01, merit)] == ["fast", "clear"]
+    assert front_best([fast, clear], 0.01, merit).key == "clear"
+    # without a merit the old rule holds: the faster arch wins the tie, the best is the most accurate
+    assert [p.key for p in pareto_front([fast, slow], 0.01)] == ["fast"]
+    assert front_best([fast, slow], 0.01).key == "fast" and front_best([slow, clear]).key == "clear"
+
+
 def test_a_chain_of_noise_ties_does_not_remove_a_clearly_better_arch() -> None:
     """Measured in a default search: b ties a, c ties b, but c beats a by 1.5x the noise."""
     a, b, c = Point("a", 0.332, 16.10), Point("b", 0.359, 16.12), Point("c", 0.381, 30.0)
@@ -110,13 +130,13 @@ def test_the_finalist_is_judged_by_its_seed_mean_and_a_fallen_finalist_hands_ove
             return [self.evaluate(arch, rung, seed) for arch, rung, seed in requests]
 
     fake = SimpleNamespace(config=SimpleNamespace(seed=0, finalist_seeds=2, workers=workers, fidelities=[None, None]),
-                           journal=journal, evaluator=Evaluator())
+                           journal=journal, evaluator=Evaluator(), screening=None)
     for candidate, first in ((lucky, 0.50), (steady, 0.45)):
         candidate.record(0, 0, 0.3)
         candidate.record(1, 0, first)
         journal.cache.append(SimpleNamespace(arch=str(candidate.arch), rung=1, accuracy=first))
-    front, noise = _confirmed_front(fake, [lucky, steady], show_progress=False)  # type: ignore[arg-type]
-    assert trained == [lucky, steady] and calls == batches
+    front, noise, best = _confirmed_front(fake, [lucky, steady], show_progress=False)  # type: ignore[arg-type]
+    assert trained == [lucky, steady] and calls == batches and best is steady
     assert lucky.accuracy[1] == pytest.approx(0.35) and steady.accuracy[1] == pytest.approx(0.445)
     assert noise is not None and 0 < noise < 0.09 and front == [lucky, steady]
 
@@ -147,6 +167,51 @@ def test_initial_design_spreads_feasible_archs_over_the_latency_range() -> None:
     # evenly spread: from the fast end to just under the budget, where random archs would crowd the middle
     assert latency[0] <= np.percentile(feasible, 2) and latency[-1] >= np.percentile(feasible, 98)
     assert np.diff(latency).max() < 0.3 * (latency[-1] - latency[0])
+
+
+def test_the_capacity_front_screens_the_archs_with_the_most_macs_for_their_latency() -> None:
+    import numpy as np
+    import optuna
+
+    from nas.cost import arch_cost
+    from nas.latency.table import load_table
+    from nas.search.initial import _feasible_pool, capacity_front
+    from nas.space import load_space
+
+    space, compiled = load_space("ghost_mbv2"), load_table("rpi4").compile()
+    random_archs = space.sample_random(400, seed=5)
+    random_latency = compiled.predict(random_archs)
+    budget = float(np.median(random_latency))
+    design = capacity_front(space, compiled, budget, 12, seed=1, pool=300)
+    archs = [space.sample_trial(optuna.trial.FixedTrial(params)) for params in design]  # the params rebuild the archs
+    latency = compiled.predict(archs)
+    assert len({str(a) for a in archs}) == 12 and latency.max() <= budget
+    pool = _feasible_pool(space, compiled, budget, 300, seed=1)
+    assert len(pool) == 300 and all(ms <= budget for _, _, ms in pool.values())
+    pool_macs = [arch_cost(arch).macs for arch, _, _ in pool.values()]
+    assert arch_cost(archs[0]).macs == max(pool_macs)  # the first front's top: the most MACs in the pool
+    feasible = [a for a, ms in zip(random_archs, random_latency) if ms <= budget]
+    assert np.median([arch_cost(a).macs for a in archs]) > np.percentile([arch_cost(a).macs for a in feasible], 75)
+    assert latency.max() > np.percentile(random_latency[random_latency <= budget], 90)  # it reaches the budget
+    # no arch under the budget gives an empty design, and so does asking for none
+    small = capacity_front(load_space("nas_bench_macro"), load_table("cpu_x86").compile(), 0.0, 8, seed=0)
+    assert small == [] and capacity_front(space, compiled, budget, 0, seed=1) == []
+
+
+def test_a_screening_run_starts_from_the_capacity_front_and_an_old_config_does_not(tmp_path: Path) -> None:
+    from nas.search.context import SearchContext
+    from nas.search.optuna_driver import initial_design
+
+    config = _config(tmp_path, trials=3, name="capacity", rungs=TINY_RUNGS[:1], screen="macs", prescreen_pool=200)
+    assert len(initial_design(config, SearchContext(config))) == config.screened == 12
+    config = _config(tmp_path, trials=3, name="sampled", rungs=TINY_RUNGS[:1], screen="macs", prescreen_pool=0)
+    assert len(initial_design(config, SearchContext(config))) == 4  # NSGA-II's first generation only
+    old = tmp_path / "config.yaml"
+    old.write_text("space: shufflenet_v2\ndevice: cpu_x86\nbudget: 50ms\nscreen: naswot\n")
+    assert SearchConfig.load(old).prescreen_pool == 0
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ConfigError, match="prescreen_pool"):
+            SearchConfig(prescreen_pool=bad).validate()  # type: ignore[arg-type]
 
 
 @pytest.mark.e2e

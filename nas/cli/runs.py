@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "candidate)")
     p.add_argument("--screen-factor", type=int, default=None,
                    help="candidates screened per trained one (default 4: 64 screened for 16 trained)")
+    p.add_argument("--prescreen-pool", type=int, default=None,
+                   help="random archs whose MACs and latency (free) choose what is screened: those with the most "
+                        "MACs for their latency (default 2048; 0: the sampler proposes every screened candidate)")
     p.add_argument("--screen-weight", type=float, default=None,
                    help="weight of the screening score's percentile, beside the trained accuracy's, when promoting "
                         "to the next rung (0-1; default from bench/accuracy_fidelity.py)")

@@ -56,8 +56,9 @@ RESUMABLE_CHANGES = ("trials", "workers", "threads", "data", "address")
 """What a resumed run may change: how much more to do and where it runs, never what it searches or how."""
 
 
-BEFORE_SCREENING = {"screen": "none"}
-"""Values a saved config.yaml without these fields ran with: such a run trained every candidate at rung 0."""
+BEFORE_SCREENING = {"screen": "none", "prescreen_pool": 0}
+"""Values a saved config.yaml without these fields ran with: such a run trained every candidate at rung 0 (or,
+with screening, screened what the sampler proposed, with no capacity pre-screen)."""
 
 
 @dataclass
@@ -85,6 +86,9 @@ class SearchConfig:
     accuracy: str = "train"
     screen: str = "auto"
     screen_factor: int = 4
+    prescreen_pool: int = 2048
+    """Random archs whose MACs and latency (both free) choose the screened candidates: the ones with the most MACs
+    for their latency are screened (:func:`nas.search.initial.capacity_front`); 0 lets the sampler propose them."""
     screen_weight: float = 1.0
     """Promotion merit: this share of the screening score's percentile, the rest the rung accuracy's. 1.0 was
     best on the choice half of bench/accuracy_fidelity.py (docs/decisions/0009)."""
@@ -144,6 +148,9 @@ class SearchConfig:
                               "add --screen none")
         if self.screen_factor < 1:
             raise ConfigError(f"screen_factor must be at least 1, got {self.screen_factor}")
+        if isinstance(self.prescreen_pool, bool) or not isinstance(self.prescreen_pool, int) \
+                or not 0 <= self.prescreen_pool <= 1_000_000:
+            raise ConfigError(f"prescreen_pool must be a whole number in [0, 1000000], got {self.prescreen_pool!r}")
         if isinstance(self.screen_weight, bool) or not isinstance(self.screen_weight, (int, float)) \
                 or not 0 <= self.screen_weight <= 1:
             raise ConfigError(f"screen_weight must be a number in [0, 1], got {self.screen_weight!r}")

@@ -56,7 +56,8 @@ class Plan:
 
 def plan_confirmation(run: str | Path, seeds: int = 8, top: int = 1, epochs: float | None = None,
                       subset: int | None = None) -> Plan:
-    """What to train: the front's ``top`` most accurate archs and the run's baseline, ``seeds`` fresh seeds each."""
+    """What to train: the run's best arch and the front's next ``top - 1`` most accurate, and the run's baseline,
+    ``seeds`` fresh seeds each."""
     folder = RunFolder(Path(run))
     folder.require_finished(f"finish it with nas search --resume {folder.name}")
     if seeds < 2:
@@ -68,7 +69,8 @@ def plan_confirmation(run: str | Path, seeds: int = 8, top: int = 1, epochs: flo
     baseline = pareto.get("baseline")
     if not baseline:
         raise NasError(f"no hand-designed baseline fits the budget of {run}: there is nothing to confirm against")
-    front = sorted(pareto["front"], key=lambda c: c["accuracy"], reverse=True)[:top]
+    best = pareto.get("best_id")  # the search's finalist (ties within the noise go to the screening merit)
+    front = sorted(pareto["front"], key=lambda c: (c["id"] != best, -c["accuracy"]))[:top]
     if not front:
         raise NasError(f"{run} has an empty front: nothing to confirm")
     contenders = [Contender("searched", f"searched #{i + 1} {item['id']}", parse_arch(item["arch"]),

@@ -21,7 +21,7 @@ from nas.arch import Arch, parse_arch
 from nas.errors import NasError
 from nas.search.config import SearchConfig
 from nas.search.context import SearchContext, baseline_strings
-from nas.search.initial import latency_stratified
+from nas.search.initial import capacity_front, latency_stratified
 from nas.search.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,13 @@ def make_sampler(config: SearchConfig, offset: int = 0) -> optuna.samplers.BaseS
 
 
 def initial_design(config: SearchConfig, context: SearchContext) -> list[dict]:
-    """Trial parameters for the sampler's first trials: latency-stratified feasible archs."""
+    """Trial parameters for the sampler's first trials: with screening and a ``prescreen_pool``, every screened
+    candidate, the archs with the most MACs for their latency (:func:`~nas.search.initial.capacity_front`); else
+    latency-stratified feasible archs."""
     oracle = context.oracle
+    if config.screener != "none" and config.prescreen_pool:
+        return capacity_front(context.space, oracle.compiled, oracle.budget_ms, config.screened, config.seed,
+                              config.prescreen_pool)
     return latency_stratified(context.space, oracle.compiled, oracle.budget_ms, startup_trials(config), config.seed)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -26,20 +26,38 @@ def dominates(a: Point, b: Point, noise: float = 0.0) -> bool:
     return a.accuracy > b.accuracy + noise
 
 
-def pareto_front(points: Sequence[Point], noise: float = 0.0) -> list[Point]:
+def pareto_front(points: Sequence[Point], noise: float = 0.0, merit: Mapping[str, float] | None = None) -> list[Point]:
     """The front, sorted by latency: from the fastest point on, each next point is kept only if it is more
-    accurate than every faster kept point by more than ``noise`` (ties go to the lower latency).
+    accurate than every faster kept point by more than ``noise``, or (with ``merit``) within the noise of it and of
+    higher merit. Without ``merit``, ties go to the lower latency.
 
     With noise, "within noise" is not transitive: removing every point that *some* point dominates lets
     a chain (b ties a, c ties b) remove c although c beats everything left on the front beyond the noise.
     Comparing only with points that stay on the front avoids that; with ``noise = 0`` this is the exact
     Pareto front (of equal points, the first).
+
+    Why ``merit``: within the seed noise a short training does not order two archs, and a faster one would win
+    every such tie by latency alone. On NAS-Bench-Macro the search's top rung ranks 50-epoch accuracy at Spearman
+    0.32 and its screening estimator at 0.92 (``bench/accuracy_fidelity.py``), so a search that screens lets that
+    estimator break the ties (docs/decisions/0025).
     """
     front: list[Point] = []
     for p in sorted(points, key=lambda p: (p.latency_ms, -p.accuracy)):
-        if not front or p.accuracy > front[-1].accuracy + noise:  # kept points rise: the last is the best
+        if merit is None:
+            if not front or p.accuracy > front[-1].accuracy + noise:  # kept points rise: the last is the best
+                front.append(p)
+        elif all(p.accuracy > q.accuracy + noise or (p.accuracy >= q.accuracy - noise and merit[p.key] > merit[q.key])
+                 for q in front):
             front.append(p)
     return front
+
+
+def front_best(points: Sequence[Point], noise: float = 0.0, merit: Mapping[str, float] | None = None) -> Point:
+    """The most accurate point: of those within ``noise`` of the highest accuracy, the one of highest ``merit``
+    (without it, the highest accuracy)."""
+    top = max(p.accuracy for p in points)
+    tied = [p for p in points if p.accuracy >= top - noise] if merit is not None else list(points)
+    return max(tied, key=lambda p: (merit[p.key] if merit is not None else 0.0, p.accuracy, -p.latency_ms))
 
 
 def nondominated_ranks(points: Sequence[Point], noise: float = 0.0) -> list[list[Point]]:

@@ -1,8 +1,10 @@
 """A search run from start to result: screen, train the survivors, promote, judge at the top rung, compare.
 
 1. **Sampling and screening** (Optuna driver): every candidate's latency is looked up first; one over
-   the budget is told to the sampler as infeasible (a constraint) at no cost and does not count. A
-   feasible one is scored by the screening estimator (``screen``, NASWOT by default: about a second) and
+   the budget is told to the sampler as infeasible (a constraint) at no cost and does not count. With a
+   ``prescreen_pool`` (the default), the study starts from the candidates to screen: of that many random
+   feasible archs, those with the most MACs for their latency (free; :func:`nas.search.initial.capacity_front`).
+   A feasible one is scored by the screening estimator (``screen``, NASWOT by default: about a second) and
    the sampler is told (score, latency), until ``trials x screen_factor`` are screened. The ``trials``
    best by non-dominated rank of (score, latency) are trained at rung 0. With ``screen: none`` (and on
    the Ray backend) every sampled feasible candidate is trained at rung 0 instead, until ``trials``.
@@ -12,13 +14,16 @@
 3. **Baseline**: the slowest hand-designed baseline that still fits the budget (the most capacity
    within it) is trained at the top rung with ``baseline_seeds`` seeds; the spread of those seeds is
    the run's measured noise.
-4. **Finalist**: the front's most accurate arch was picked as the maximum of several one-seed
+4. **Finalist**: the front's most accurate arch (when the run screens, of the archs within the seed noise
+   of the most accurate, the one the screening merit ranks highest: a short training does not order them,
+   :func:`nas.search.pareto.pareto_front`) was picked as the maximum of several one-seed
    accuracies, so its accuracy is biased upwards (the winner's curse). It is trained again with
    ``finalist_seeds`` seeds in all and judged by their mean, like the baseline; if the mean drops it
    below another front member, that one is confirmed in turn. Workers it leaves idle confirm the next
    most accurate archs at the same time. Their seeds also add to the noise.
 5. **Result**: the Pareto front at the top rung, where accuracy differences within the noise are
-   ties that go to the lower latency; written to ``pareto.json`` and ``trials.csv``.
+   ties that go to the higher screening merit (without screening, to the lower latency); written to
+   ``pareto.json`` (``best_id`` names the finalist) and ``trials.csv``.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from nas.progress import Stages
 from nas.search.config import ConfigError, SearchConfig
 from nas.search.context import SearchContext, baseline_strings
 from nas.search.drivers import search_driver
-from nas.search.pareto import Point, hypervolume, nondominated_ranks, pareto_front
+from nas.search.pareto import Point, front_best, hypervolume, nondominated_ranks, pareto_front
 from nas.search.run_folder import RunFolder
 from nas.search.screening import best_screened, blended, stage_estimators
 from nas.space import available_baselines, resolve_arch
@@ -77,10 +82,9 @@ class SearchResult:
     training_seconds: float
     infeasible: int
     accuracy_source: str = ""
-
-    @property
-    def best(self) -> Candidate | None:
-        return max(self.front, key=lambda c: c.top()[1]) if self.front else None
+    best: Candidate | None = None
+    """The finalist: the front's most accurate arch, ties within the noise going to the higher merit when the run
+    screens (:func:`nas.search.pareto.front_best`)."""
 
 
 def run_search(config: SearchConfig, resume: bool = False, show_progress: bool = True) -> SearchResult:
@@ -145,9 +149,9 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
             stages.begin("baseline" + (f" {chosen_baseline[1]}" if chosen_baseline else ": none fits the budget"))
         baseline = _baseline(context, chosen_baseline, show_progress)
         stages.begin(f"finalist: the front's most accurate arch judged by {config.finalist_seeds} seed(s)")
-        front, noise = _confirmed_front(context, candidates, show_progress)
+        front, noise, best = _confirmed_front(context, candidates, show_progress)
         result = SearchResult(config, candidates, front, baseline, noise, time.perf_counter() - started,
-                              context.evaluator.training_seconds, infeasible, context.evaluator.accuracy_source())
+                              context.evaluator.training_seconds, infeasible, context.evaluator.accuracy_source(), best)
         write_outputs(result, context)
         return result
     finally:
@@ -181,27 +185,27 @@ def _candidates(context: SearchContext) -> list[Candidate]:
     return [c for c in by_arch.values() if 0 in c.accuracy and c.latency_ms <= context.oracle.budget_ms]
 
 
-def _front(candidates: list[Candidate], rung: int, noise: float | None) -> list[Candidate]:
-    """The noise-aware Pareto front of the candidates judged at ``rung``, by latency."""
-    judged = [c for c in candidates if rung in c.samples]
-    points = [Point(str(c.arch), c.accuracy[rung], c.latency_ms) for c in judged]
-    keys = {p.key for p in pareto_front(points, noise or 0.0)}
-    return sorted((c for c in judged if str(c.arch) in keys), key=lambda c: c.latency_ms)
+def _front(candidates: list[Candidate], rung: int, noise: float | None,
+           merit: dict[str, float] | None) -> tuple[list[Candidate], Candidate | None]:
+    """The noise-aware Pareto front of the candidates judged at ``rung``, by latency, and its best (ties within the
+    noise broken by ``merit`` when given: :func:`nas.search.pareto.pareto_front`)."""
+    judged = {str(c.arch): c for c in candidates if rung in c.samples}
+    points = [Point(key, c.accuracy[rung], c.latency_ms) for key, c in judged.items()]
+    front = pareto_front(points, noise or 0.0, merit)
+    best = judged[front_best(front, noise or 0.0, merit).key] if front else None
+    return sorted((judged[p.key] for p in front), key=lambda c: c.latency_ms), best
 
 
 def _confirmed_front(context: SearchContext, candidates: list[Candidate],
-                     show_progress: bool) -> tuple[list[Candidate], float | None]:
-    """The top-rung front once its most accurate member is judged by ``finalist_seeds`` seeds (see step 4)."""
+                     show_progress: bool) -> tuple[list[Candidate], float | None, Candidate | None]:
+    """The top-rung front once its best arch is judged by ``finalist_seeds`` seeds (see step 4)."""
     rung = len(context.config.fidelities) - 1
     seeds = [context.config.seed + i for i in range(context.config.finalist_seeds)]
     while True:
         noise = context.journal.noise(rung)
-        front = _front(candidates, rung, noise)
-        if not front:
-            return front, noise
-        best = max(front, key=lambda c: c.accuracy[rung])
-        if all(seed in best.samples[rung] for seed in seeds):
-            return front, noise
+        front, best = _front(candidates, rung, noise, _tie_merit(context, candidates, rung))
+        if best is None or all(seed in best.samples[rung] for seed in seeds):
+            return front, noise, best
         # Workers the finalist leaves idle confirm the next most accurate archs at the rung meanwhile: if
         # the finalist falls, the one handed over to is among them.
         others = sorted((c for c in candidates if rung in c.samples and c is not best), key=lambda c: -c.accuracy[rung])
@@ -211,6 +215,15 @@ def _confirmed_front(context: SearchContext, candidates: list[Candidate],
                                             f"finalist {best.arch.id}", show_progress)
         for (candidate, seed), evaluation in zip(requests, evaluations):
             candidate.record(rung, seed, evaluation.accuracy)
+
+
+def _tie_merit(context: SearchContext, candidates: list[Candidate], rung: int) -> dict[str, float] | None:
+    """What breaks ties within the noise at the top rung: the promotion merit when it holds a screening score
+    (:func:`_promotion_merit`), else nothing (the faster arch wins the tie)."""
+    if context.screening is None or context.config.screen_weight == 0:
+        return None
+    judged = [c for c in candidates if rung in c.samples]
+    return _promotion_merit(context, judged, rung) if judged else None
 
 
 def _promote(context: SearchContext, candidates: list[Candidate], show_progress: bool,
@@ -323,7 +336,8 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
         "accuracy_source": context.evaluator.accuracy_source(), "estimators": stage_estimators(result.config),
         "screened": len(context.screening.scores) if context.screening else None,
         "fidelities": [f.label() for f in context.config.fidelities], "judged_at_rung": top,
-        "noise_sd": result.noise, "hypervolume_rung0": hypervolume(points, context.oracle.budget_ms),
+        "noise_sd": result.noise, "best_id": result.best.arch.id if result.best else None,
+        "hypervolume_rung0": hypervolume(points, context.oracle.budget_ms),
         "front": [{"id": c.arch.id, "arch": str(c.arch), "accuracy": c.accuracy[top],
                    "accuracies": [c.samples[top][seed] for seed in sorted(c.samples[top])], "latency_ms": c.latency_ms,
                    "latency_ms_by_device": context.oracle.latencies(c.arch), **_cost(c.arch),

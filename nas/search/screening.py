@@ -2,10 +2,12 @@
 
 Why: on NAS-Bench-Macro's published 50-epoch accuracies, the NASWOT score of an untrained network
 (about a second each) ranks 48 held-out networks at Spearman 0.92, a rung-0 training (tens of seconds) at
--0.20 and rung 1 at 0.32 (``bench/accuracy_fidelity.py``, docs/decisions/0009). So the sampler explores with the cheap
-score, ``screen_factor`` candidates for every one that is trained, and training is spent on the
-survivors. The verdict is never the cheap score: the front and the comparison with the baseline are
-trained accuracies.
+-0.20 and rung 1 at 0.32 (``bench/accuracy_fidelity.py``, docs/decisions/0009). So the cheap score ranks
+``screen_factor`` candidates for every one that is trained, and training is spent on the survivors. Which
+candidates are screened is free: by default those with the most MACs for their latency among a few thousand
+random ones (:func:`nas.search.initial.capacity_front`, docs/decisions/0025). The verdict is never the cheap
+score: the front and the comparison with the baseline are trained accuracies, the cheap score breaking only
+ties within the seed noise.
 
 Scores go to ``runs/<name>/screening.jsonl`` as they are computed (one line each, flushed), so a
 killed run keeps them and a resumed one scores nothing twice.
@@ -127,6 +129,10 @@ def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
     if config.accuracy == "tabular":
         return [{"stage": "every stage", "estimator": "tabular", "ranks": "the ground truth itself (looked up)"}]
     stages = []
+    if screen != "none" and config.prescreen_pool:
+        stages.append({"stage": f"choose {config.screened} to screen from {config.prescreen_pool} random feasible "
+                                "candidates", "estimator": "macs",
+                       "what": "the most MACs for their latency (non-dominated rank)", "ranks": ranks("macs")})
     if screen != "none":
         stages.append({"stage": f"screen {config.screened} candidates, train the best {config.trials}",
                        "estimator": screen, "ranks": ranks(screen)})
@@ -141,7 +147,9 @@ def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
         else:
             name, what = f"rung{rung}", f"rung-{rung} trained accuracy"
         stages.append({"stage": f"promote to rung {rung + 1}", "estimator": name, "what": what, "ranks": ranks(name)})
+    ties = f"; ties within the seed noise go to the higher {screen} score" \
+        if screen != "none" and config.screen_weight > 0 else ""
     stages.append({"stage": "judge the front (and the baseline)", "estimator": f"rung{top}",
-                   "what": f"rung-{top} trained accuracy, the finalist by the mean of {config.finalist_seeds} seeds",
-                   "ranks": ranks(f"rung{top}")})
+                   "what": f"rung-{top} trained accuracy, the finalist by the mean of {config.finalist_seeds} seeds"
+                           + ties, "ranks": ranks(f"rung{top}")})
     return stages
