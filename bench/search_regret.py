@@ -6,16 +6,22 @@ percentile of the space's predicted latencies: tight, middle, loose), with ``--s
 
 * ``search_tabular``: ``nas search`` (NSGA-II) with the tabular accuracy source and no screening: the
   sampler's own regret, free of training noise;
-* ``screened_tabular`` (with ``--screened``): the default algorithm (NASWOT screens 4x ``--trials``
-  candidates, the best ``--trials`` are looked up), tabular at every rung;
+* ``screened_tabular`` (with ``--screened``): the default algorithm (MACs choose 4x ``--trials`` candidates of
+  2,048 random feasible ones, NASWOT screens them, the best ``--trials`` are looked up), tabular at every rung;
+  ``screened_tabular_no_prescreen`` holds cells measured before MACs chose what is screened (the sampler
+  proposed it);
 * ``random_tabular``: the same with the random sampler;
 * ``most_macs``: the feasible network with the most MACs (free);
 * ``estimator``: the best cheap estimator of ``bench/results/accuracy_fidelity.json`` alone, picking the
   top of ``--trials`` random feasible networks;
 * ``search_trained`` (with ``--trained-seeds K``): the default search (NASWOT screening) with real short
   trainings on CIFAR-10, for seeds below K at every (device, budget): minutes each, so as many as the time
-  allows; ``trained_no_screening`` holds cells measured with the earlier default (rung-0 training of every
-  sampled candidate).
+  allows; ``trained_no_screening`` holds cells measured with an earlier default (rung-0 training of every
+  sampled candidate) and ``search_trained_no_prescreen`` with the next one (NASWOT screening of what the sampler
+  proposed, top-rung ties to the faster arch).
+
+NASWOT scores with seed 0 are cached in ``bench/results/search_regret_naswot.json`` (arch -> score), so a rerun
+scores only archs no earlier run met; a search with seed s > 0 scores with its own seed, as ``nas search`` does.
 
 Regret = best feasible 50-epoch accuracy - the returned network's (mean over its codes and seeds).
 Results are kept per cell, so an interrupted run resumes.
