@@ -56,7 +56,8 @@ def main() -> None:
         pareto.update({k: previous[k] for k in ("seconds", "training_seconds", "overhead_fraction")})
         args.extra = previous.get("extra_options", previous["command"].split()[4:])  # older results: no list
         args.conditions = previous["conditions"] + "; judged again from the cached trainings"
-    best = max(pareto["front"], key=lambda c: c["accuracy"]) if pareto["front"] else None
+    best = next((c for c in pareto["front"] if c["id"] == pareto.get("best_id")),  # the run's finalist
+                max(pareto["front"], key=lambda c: c["accuracy"]) if pareto["front"] else None)
     base = pareto.get("baseline")
     document = {"bench": "default_search", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "command": " ".join(["nas", "search", "--name", args.name, *args.extra]), "extra_options": args.extra,

@@ -388,11 +388,11 @@ def test_a_resumed_run_keeps_counting_the_over_budget_samples(tmp_path: Path) ->
 
     latencies = [load_table("cpu_x86").predict(a) for a in load_space("shufflenet_v2").sample_random(200, seed=1)]
     budget = f"{float(np.percentile(latencies, 40)):.4f}ms"  # most random samples are over it
-    config = _config(tmp_path, sampler="random", budget=budget, trials=2, rungs=TINY_RUNGS[:1], workers=1)
-    first = run_search(config, show_progress=False)
+    options = {"sampler": "random", "budget": budget, "trials": 2, "rungs": TINY_RUNGS[:1], "workers": 1,
+               "prescreen_pool": 0}  # the sampler proposes (a capacity pre-screen proposes only feasible archs)
+    first = run_search(_config(tmp_path, **options), show_progress=False)
     assert first.infeasible > 0
-    resumed = run_search(_config(tmp_path, sampler="random", budget=budget, trials=2, rungs=TINY_RUNGS[:1], workers=1),
-                         resume=True, show_progress=False)
+    resumed = run_search(_config(tmp_path, **options), resume=True, show_progress=False)
     assert resumed.infeasible == first.infeasible
     assert json.loads((tmp_path / "r1" / "pareto.json").read_text())["infeasible_rejected"] == first.infeasible
 
