@@ -194,8 +194,8 @@ def test_the_capacity_front_screens_the_archs_with_the_most_macs_for_their_laten
     assert np.median([arch_cost(a).macs for a in archs]) > np.percentile([arch_cost(a).macs for a in feasible], 75)
     assert latency.max() > np.percentile(random_latency[random_latency <= budget], 90)  # it reaches the budget
     # no arch under the budget gives an empty design, and so does asking for none
-    small = capacity_front(load_space("nas_bench_macro"), load_table("cpu_x86").compile(), 0.0, 8, seed=0)
-    assert small == [] and capacity_front(space, compiled, budget, 0, seed=1) == []
+    small = capacity_front(load_space("nas_bench_macro"), load_table("cpu_x86").compile(), 0.0, 8, seed=0, pool=50)
+    assert small == [] and capacity_front(space, compiled, budget, 0, seed=1, pool=50) == []
 
 
 def test_a_screening_run_starts_from_the_capacity_front_and_an_old_config_does_not(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from nas.cost import arch_cost
 from nas.latency.table import CompiledTable
-from nas.search.pareto import Point, pareto_front
+from nas.search.pareto import Point, nondominated_ranks
 from nas.space import SearchSpace
 
 POOL = 2_000
@@ -50,18 +50,15 @@ def latency_stratified(space: SearchSpace, compiled: CompiledTable, budget_ms: f
     return list(chosen.values())
 
 
-CAPACITY_POOL = 2_048
-"""Feasible random archs looked at by the capacity pre-screen: a few seconds of sampling and MAC counting for
-ghost_mbv2 when most draws fit the budget."""
-
 DRAWS_PER_POOL_ARCH = 8
 """At most this many draws per wanted pool arch: under a tight budget most draws are over it, and a small space
 runs out of new archs."""
 
 
 def capacity_front(space: SearchSpace, compiled: CompiledTable, budget_ms: float, count: int, seed: int,
-                   pool: int = CAPACITY_POOL) -> list[dict[str, Any]]:
-    """Trial parameters of ``count`` distinct feasible archs of a random pool, by non-dominated rank of (MACs up,
+                   pool: int) -> list[dict[str, Any]]:
+    """Trial parameters of ``count`` distinct feasible archs of a random pool of ``pool`` (``prescreen_pool``, 2,048
+    by default: a few seconds of sampling and MAC counting for ghost_mbv2), by non-dominated rank of (MACs up,
     latency down), the most MACs first within a front: the archs with the most capacity for their latency. A
     first front larger than ``count`` (94 of 976 feasible NAS-Bench-Macro archs, 56 of 2,048 ghost_mbv2 ones) gives
     its slow end, the archs with the most capacity under the budget: the search asks for the most accurate arch
@@ -75,13 +72,9 @@ def capacity_front(space: SearchSpace, compiled: CompiledTable, budget_ms: float
         return []
     feasible = _feasible_pool(space, compiled, budget_ms, pool, seed)
     points = [Point(key, float(arch_cost(arch).macs), ms) for key, (arch, _, ms) in feasible.items()]
-    chosen: list[dict[str, Any]] = []
-    while points and len(chosen) < count:  # front by front, only as many as needed
-        front = pareto_front(points)
-        taken = {point.key for point in front}
-        chosen += [feasible[p.key][1] for p in sorted(front, key=lambda p: (-p.accuracy, p.latency_ms, p.key))]
-        points = [point for point in points if point.key not in taken]
-    return chosen[:count]
+    ordered = [p for front in nondominated_ranks(points, enough=count)
+               for p in sorted(front, key=lambda p: (-p.accuracy, p.latency_ms, p.key))]
+    return [feasible[p.key][1] for p in ordered[:count]]
 
 
 def _feasible_pool(space: SearchSpace, compiled: CompiledTable, budget_ms: float, pool: int,

@@ -60,11 +60,12 @@ def front_best(points: Sequence[Point], noise: float = 0.0, merit: Mapping[str, 
     return max(tied, key=lambda p: (merit[p.key] if merit is not None else 0.0, p.accuracy, -p.latency_ms))
 
 
-def nondominated_ranks(points: Sequence[Point], noise: float = 0.0) -> list[list[Point]]:
-    """Successive fronts (rank 0 = the Pareto front), for promotion in successive halving."""
+def nondominated_ranks(points: Sequence[Point], noise: float = 0.0, enough: int | None = None) -> list[list[Point]]:
+    """Successive fronts (rank 0 = the Pareto front), for promotion in successive halving; with ``enough``, only
+    until the fronts hold that many points (a large pool of which only the best few are wanted)."""
     remaining = list(points)
-    fronts = []
-    while remaining:
+    fronts: list[list[Point]] = []
+    while remaining and (enough is None or sum(map(len, fronts)) < enough):
         front = pareto_front(remaining, noise)
         fronts.append(front)
         ids = {id(p) for p in front}
