@@ -121,3 +121,35 @@ def test_advice_for_a_device_that_cannot_be_measured_here_names_the_bundle_not_b
     assert "--arch" not in err and "no search space" in err
     assert main(["latency", "predict", "--device", "cpu_x86", readme_example]) == 2
     assert "nas latency build --device cpu_x86" in capsys.readouterr().err
+
+
+def test_an_interrupt_swallowed_by_a_finaliser_is_raised_again() -> None:
+    """Ctrl-C or SIGTERM landing in a ``__del__`` (or a weakref callback, as SQLAlchemy's) is otherwise printed as
+    "Exception ignored" and lost, and the search goes on; the command's hook raises it again in the main thread."""
+    script = """
+import sys
+import time
+from nas.cli import _terminate_like_interrupt
+
+class Finalised:
+    def __del__(self) -> None:
+        raise KeyboardInterrupt  # as if the signal's handler ran while the garbage collector called this
+
+mode = sys.argv[1]
+if mode == "installed":
+    _terminate_like_interrupt()
+try:
+    Finalised()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:  # the re-sent interrupt is raised here, outside the finaliser
+        time.sleep(0.01)
+    print("lost")
+except KeyboardInterrupt:
+    print("raised again")
+"""
+    def run(mode: str) -> str:
+        return subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=120,
+                              cwd=REPO).stdout.strip()
+
+    assert run("installed") == "raised again"
+    assert run("plain") == "lost"  # after 3 s: what Python does without the hook: the test can tell the two apart

@@ -48,7 +48,32 @@ def _terminate_like_interrupt() -> None:
     try:
         signal.signal(signal.SIGTERM, stop)
     except ValueError:  # not the main thread (called as a library from a thread): leave the handler alone
-        pass
+        return
+    _raise_swallowed_interrupts_again()
+
+
+def _raise_swallowed_interrupts_again() -> None:
+    """An interrupt that lands in a finaliser is raised again in the main thread instead of being lost.
+
+    Why: Ctrl-C and SIGTERM raise ``KeyboardInterrupt`` wherever the main thread happens to be. When that is a
+    ``__del__`` or a weakref callback run by the garbage collector (SQLAlchemy registers such callbacks for every
+    study), Python prints "Exception ignored in ..." and goes on: the search kept running for minutes after a
+    SIGTERM on a loaded machine. Such exceptions go to ``sys.unraisablehook``; this one re-sends the interrupt
+    to the main thread and hands every other unraisable exception to the previous hook. The re-send comes from
+    another thread a moment later: sent from the hook itself, it would be raised inside the hook and lost again.
+    Should it land in another finaliser, the hook sends it once more."""
+    import _thread
+    import threading
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            threading.Timer(0.05, _thread.interrupt_main).start()
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
