@@ -22,6 +22,13 @@ percentile of the space's predicted latencies: tight, middle, loose), with ``--s
 
 NASWOT scores with seed 0 are cached in ``bench/results/search_regret_naswot.json`` (arch -> score), so a rerun
 scores only archs no earlier run met; a search with seed s > 0 scores with its own seed, as ``nas search`` does.
+Trainings are memoised across cells in ``bench/results/search_regret_trainings.json`` ((arch, fidelity, seed) ->
+accuracy): a CPU training is deterministic given its seed (75 keys trained 2-3 times by separate searches gave
+identical accuracies), and the cells of one seed share their baseline, the baseline's second seed is the next
+search seed's first, and nearby budgets share finalists: about 40 % of a cell's trainings are repeats. So a
+cell's ``search_trained_seconds`` is the time with the memo (``search_trained_memo_hits`` says how many trainings
+it skipped), not a search's time; ``bench/default_search.py`` times the search. Delete the memo after a change
+to the training.
 
 Regret = best feasible 50-epoch accuracy - the returned network's (mean over its codes and seeds).
 Results are kept per cell, so an interrupted run resumes.
@@ -36,7 +43,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +52,7 @@ import numpy as np
 import nas.accuracy
 from nas.accuracy.nas_bench_macro import load_benchmark
 from nas.arch import parse_arch
+from nas.fileio import atomic_write_text
 from nas.latency.table import load_table
 from nas.model import arch_cost
 from nas.search.config import SearchConfig
@@ -54,6 +61,7 @@ from nas.search.run import run_search
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT = RESULTS / "search_regret.json"
 NASWOT_CACHE = RESULTS / "search_regret_naswot.json"
+TRAINING_MEMO = RESULTS / "search_regret_trainings.json"
 FIDELITY = RESULTS / "accuracy_fidelity.json"
 BUDGETS = {"tight": 25, "middle": 50, "loose": 75}
 
@@ -102,6 +110,7 @@ def main() -> None:
     estimator_name = best_estimator()
     document["estimator"] = estimator_name
     _share_naswot(NASWOT_CACHE)
+    memo_hits = _share_trainings(TRAINING_MEMO)
     estimator = nas.accuracy.make_estimator(estimator_name,
                                             _data(args.data) if estimator_name not in ("macs", "params") else None)
     estimates: dict[str, float] = {}
@@ -133,10 +142,11 @@ def main() -> None:
                     cell["screened_tabular"] = regret(search(budget, device, seed, args.trials, "nsga2", "tabular",
                                                              args.data, runs, "naswot"))
                 if "search_trained" not in cell and seed < args.trained_seeds:
-                    started = time.perf_counter()
+                    started, hits = time.perf_counter(), memo_hits[0]
                     cell["search_trained"] = regret(search(budget, device, seed, args.trials, "nsga2", "train",
                                                            args.data, runs, "naswot"))
                     cell["search_trained_seconds"] = time.perf_counter() - started
+                    cell["search_trained_memo_hits"] = memo_hits[0] - hits
                 _save(out, document)
                 print(key, {k: round(v, 2) for k, v in cell.items() if isinstance(v, float)}, flush=True)
     document["summary"] = summarise(cells, sorted({key.split("/")[0] for key in cells}))
@@ -175,7 +185,7 @@ def _share_naswot(cache: Path) -> None:
             if str(arch) not in memo:
                 memo[str(arch)] = self.inner.score(arch).value
                 if len(memo) % 50 == 0:
-                    _save(cache, memo)
+                    _save(cache, {**json.loads(cache.read_text()), **memo} if cache.is_file() else memo)
             return Score(memo[str(arch)], "zero-cost (cached by this bench)")
 
     def make(name: str, data=None, seed: int = 0):  # noqa: ANN001, ANN202
@@ -186,7 +196,43 @@ def _share_naswot(cache: Path) -> None:
         return shared["naswot"]
 
     nas.accuracy.make_estimator = make
-    atexit.register(lambda: _save(cache, memo))
+    atexit.register(lambda: _save(cache, {**(json.loads(cache.read_text()) if cache.is_file() else {}), **memo}))
+
+
+def _share_trainings(memo_path: Path) -> list[int]:
+    """Every search of this bench looks a training up in one memo before training it (see the module's docstring);
+    returns a one-item list counting the look-ups that hit, so far."""
+    from nas.search.evaluator import Evaluator
+    from nas.search.journal import Evaluation
+
+    memo: dict[str, dict] = json.loads(memo_path.read_text()) if memo_path.is_file() else {}
+    hits = [0]
+    train_in_pool = Evaluator._evaluate_in_pool
+
+    def key(evaluator: Evaluator, arch: str, rung: int, seed: int) -> str:
+        return json.dumps([arch, evaluator.fidelities[rung].label(), seed])
+
+    def memoised(self: Evaluator, todo: list, desc: str, show_progress: bool) -> dict:
+        results = {}
+        for arch, rung, seed in todo:
+            known = memo.get(key(self, arch, rung, seed))
+            if known is not None:
+                results[(arch, rung, seed)] = self._record(Evaluation(arch, rung, seed, known["accuracy"],
+                                                                      self.fidelities[rung].label(), known["seconds"],
+                                                                      known["history"]), False)
+        hits[0] += len(results)
+        fresh = train_in_pool(self, [r for r in todo if r not in results], desc, show_progress) \
+            if len(results) < len(todo) else {}
+        for (arch, rung, seed), evaluation in fresh.items():
+            if self.journal.get((arch, rung, seed)) is not None:  # finished, not stopped early
+                memo[key(self, arch, rung, seed)] = {"accuracy": evaluation.accuracy, "seconds": evaluation.seconds,
+                                                     "history": evaluation.history}
+        if fresh:
+            _save(memo_path, memo)
+        return {**results, **fresh}
+
+    Evaluator._evaluate_in_pool = memoised
+    return hits
 
 
 def _data(path: str | None):  # noqa: ANN202 (Dataset)
@@ -196,9 +242,7 @@ def _data(path: str | None):  # noqa: ANN202 (Dataset)
 
 
 def _save(path: Path, document: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(document, indent=1) + "\n")
 
 
 if __name__ == "__main__":

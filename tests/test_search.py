@@ -175,7 +175,7 @@ def test_the_capacity_front_screens_the_archs_with_the_most_macs_for_their_laten
 
     from nas.cost import arch_cost
     from nas.latency.table import load_table
-    from nas.search.initial import _feasible_pool, capacity_front
+    from nas.search.initial import _feasible_pool, capacity_archs, capacity_front
     from nas.space import load_space
 
     space, compiled = load_space("ghost_mbv2"), load_table("rpi4").compile()
@@ -186,6 +186,8 @@ def test_the_capacity_front_screens_the_archs_with_the_most_macs_for_their_laten
     archs = [space.sample_trial(optuna.trial.FixedTrial(params)) for params in design]  # the params rebuild the archs
     latency = compiled.predict(archs)
     assert len({str(a) for a in archs}) == 12 and latency.max() <= budget
+    with_archs = capacity_archs(space, compiled, budget, 12, seed=1, pool=300)  # what benches replay the stages with
+    assert [params for _, params in with_archs] == design and [str(a) for a, _ in with_archs] == [str(a) for a in archs]
     pool = _feasible_pool(space, compiled, budget, 300, seed=1)
     assert len(pool) == 300 and all(ms <= budget for _, _, ms in pool.values())
     pool_macs = [arch_cost(arch).macs for arch, _, _ in pool.values()]

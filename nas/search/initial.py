@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.arch import Arch
 from nas.cost import arch_cost
 from nas.latency.table import CompiledTable
 from nas.search.pareto import Point, nondominated_ranks
@@ -68,13 +69,19 @@ def capacity_front(space: SearchSpace, compiled: CompiledTable, budget_ms: float
     networks within 0.3 points of the best feasible one are 6-14 of 1,000-3,000, and all but a few of them are
     among the 200 with the most MACs under the budget; drawn at random, 64 screened archs rarely hold one
     (``bench/search_regret.py``)."""
+    return [params for _, params in capacity_archs(space, compiled, budget_ms, count, seed, pool)]
+
+
+def capacity_archs(space: SearchSpace, compiled: CompiledTable, budget_ms: float, count: int, seed: int,
+                   pool: int) -> list[tuple[Arch, dict[str, Any]]]:
+    """:func:`capacity_front`'s archs with their trial parameters (benches replay the search's stages with them)."""
     if count <= 0 or pool <= 0:
         return []
     feasible = _feasible_pool(space, compiled, budget_ms, pool, seed)
     points = [Point(key, float(arch_cost(arch).macs), ms) for key, (arch, _, ms) in feasible.items()]
     ordered = [p for front in nondominated_ranks(points, enough=count)
                for p in sorted(front, key=lambda p: (-p.accuracy, p.latency_ms, p.key))]
-    return [feasible[p.key][1] for p in ordered[:count]]
+    return [feasible[p.key][:2] for p in ordered[:count]]
 
 
 def _feasible_pool(space: SearchSpace, compiled: CompiledTable, budget_ms: float, pool: int,
