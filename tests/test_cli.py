@@ -127,6 +127,7 @@ def test_an_interrupt_swallowed_by_a_finaliser_is_raised_again() -> None:
     """Ctrl-C or SIGTERM landing in a ``__del__`` (or a weakref callback, as SQLAlchemy's) is otherwise printed as
     "Exception ignored" and lost, and the search goes on; the command's hook raises it again in the main thread."""
     script = """
+import signal
 import sys
 import time
 from nas.cli import _terminate_like_interrupt
@@ -136,6 +137,7 @@ class Finalised:
         raise KeyboardInterrupt  # as if the signal's handler ran while the garbage collector called this
 
 mode = sys.argv[1]
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a command started in the background (nohup ... &)
 if mode == "installed":
     _terminate_like_interrupt()
 try:

@@ -61,15 +61,18 @@ def _raise_swallowed_interrupts_again() -> None:
     SIGTERM on a loaded machine. Such exceptions go to ``sys.unraisablehook``; this one re-sends the interrupt
     to the main thread and hands every other unraisable exception to the previous hook. The re-send comes from
     another thread a moment later: sent from the hook itself, it would be raised inside the hook and lost again.
-    Should it land in another finaliser, the hook sends it once more."""
+    Should it land in another finaliser, the hook sends it once more. It is sent as SIGTERM, whose handler is ours:
+    a command started in the background (``nohup nas search ... &``) ignores SIGINT, and a simulated SIGINT would
+    then do nothing."""
     import _thread
+    import signal
     import threading
 
     previous = sys.unraisablehook
 
     def hook(unraisable: sys.UnraisableHookArgs) -> None:
         if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            threading.Timer(0.05, _thread.interrupt_main).start()
+            threading.Timer(0.05, _thread.interrupt_main, (signal.SIGTERM,)).start()
         else:
             previous(unraisable)
 
