@@ -72,7 +72,9 @@ def _raise_swallowed_interrupts_again() -> None:
 
     def hook(unraisable: sys.UnraisableHookArgs) -> None:
         if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            threading.Timer(0.05, _thread.interrupt_main, (signal.SIGTERM,)).start()
+            resend = threading.Timer(0.05, _thread.interrupt_main, (signal.SIGTERM,))
+            resend.daemon = True  # never holds up the interpreter's exit
+            resend.start()
         else:
             previous(unraisable)
 
