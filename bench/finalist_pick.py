@@ -36,7 +36,7 @@ import numpy as np
 from nas.accuracy.nas_bench_macro import load_benchmark
 from nas.arch import Arch, parse_arch
 from nas.cost import arch_cost
-from nas.fileio import atomic_write_text
+from nas.fileio import atomic_write_text, merge_json_object
 from nas.latency.table import load_table
 from nas.search.initial import capacity_archs
 from nas.search.screening import best_screened
@@ -84,7 +84,7 @@ class NaswotScores:
 
     def save(self) -> None:
         if self.added:
-            _save(NASWOT_CACHE, self.scores)
+            merge_json_object(NASWOT_CACHE, self.scores)
 
 
 def finalist_cells(naswot: NaswotScores) -> list[dict]:

@@ -45,6 +45,7 @@ import atexit
 import json
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ import numpy as np
 import nas.accuracy
 from nas.accuracy.nas_bench_macro import load_benchmark
 from nas.arch import parse_arch
-from nas.fileio import atomic_write_text
+from nas.fileio import atomic_write_text, merge_json_object
 from nas.latency.table import load_table
 from nas.model import arch_cost
 from nas.search.config import SearchConfig
@@ -185,7 +186,7 @@ def _share_naswot(cache: Path) -> None:
             if str(arch) not in memo:
                 memo[str(arch)] = self.inner.score(arch).value
                 if len(memo) % 50 == 0:
-                    _save(cache, {**json.loads(cache.read_text()), **memo} if cache.is_file() else memo)
+                    merge_json_object(cache, memo)
             return Score(memo[str(arch)], "zero-cost (cached by this bench)")
 
     def make(name: str, data=None, seed: int = 0):  # noqa: ANN001, ANN202
@@ -196,7 +197,7 @@ def _share_naswot(cache: Path) -> None:
         return shared["naswot"]
 
     nas.accuracy.make_estimator = make
-    atexit.register(lambda: _save(cache, {**(json.loads(cache.read_text()) if cache.is_file() else {}), **memo}))
+    atexit.register(merge_json_object, cache, memo)
 
 
 def _share_trainings(memo_path: Path) -> list[int]:
@@ -210,7 +211,8 @@ def _share_trainings(memo_path: Path) -> list[int]:
     train_in_pool = Evaluator._evaluate_in_pool
 
     def key(evaluator: Evaluator, arch: str, rung: int, seed: int) -> str:
-        return json.dumps([arch, evaluator.fidelities[rung].label(), seed])
+        """Every knob of the fidelity, not its label: the label leaves out weight decay, smoothing, schedule."""
+        return json.dumps([arch, asdict(evaluator.fidelities[rung]), seed], sort_keys=True)
 
     def memoised(self: Evaluator, todo: list, desc: str, show_progress: bool) -> dict:
         results = {}
@@ -228,7 +230,7 @@ def _share_trainings(memo_path: Path) -> list[int]:
                 memo[key(self, arch, rung, seed)] = {"accuracy": evaluation.accuracy, "seconds": evaluation.seconds,
                                                      "history": evaluation.history}
         if fresh:
-            _save(memo_path, memo)
+            merge_json_object(memo_path, memo)
         return {**results, **fresh}
 
     Evaluator._evaluate_in_pool = memoised

@@ -23,6 +23,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def merge_json_object(path: Path, entries: dict[str, Any]) -> None:
+    """Write ``entries`` into the JSON object at ``path``, keeping the keys it already holds (``entries`` win).
+
+    Why: caches that several processes fill (the benches' score and training memos) would otherwise lose whatever
+    another process added since this one read the file."""
+    existing = json.loads(path.read_text()) if path.is_file() else {}
+    atomic_write_text(path, json.dumps({**existing, **entries}, indent=1) + "\n")
+
+
 def append_line(path: Path, line: str) -> None:
     """Append one line to a journal (JSON lines) and fsync it, so that a kill loses at most the line being written.
 
