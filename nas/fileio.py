@@ -13,14 +13,59 @@ import yaml
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The rename replaces a symbolic link at ``path`` instead of writing through it, so a planted link never
+    redirects the write (a link among the parent folders is :func:`escaping_link`'s to catch)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def escaping_link(root: Path, limit: int = 100_000) -> Path | None:
+    """The first symbolic link under ``root`` that leads outside it (or dangles out of it), else None.
+
+    Why: a run folder is the tool's; a link planted in it (``export -> /etc``, ``pareto.png -> ~/.bashrc``) would
+    turn the tool's own writes into writes anywhere the user can write. Links that stay inside are harmless.
+    ``limit`` bounds the walk (a run holds a few hundred files)."""
+    if not root.is_dir():
+        return None
+    inside = root.resolve()
+    seen = 0
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in [*dirs, *files]:
+            seen += 1
+            if seen > limit:
+                return None
+            path = Path(folder) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(inside):
+                return path
+    return None
+
+
+def open_no_follow(path: Path, flags: int, error: type[Exception]) -> int:
+    """``os.open`` that refuses a symbolic link at ``path`` with one ``error`` line (a lock or a journal written
+    through a planted link would truncate or grow the file it points to)."""
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError:
+        if path.is_symlink():
+            raise error(f"{path} is a symbolic link; the tool writes only its own files there: remove the link "
+                        "and run again") from None
+        raise
 
 
 def merge_json_object(path: Path, entries: dict[str, Any]) -> None:
@@ -40,7 +85,9 @@ def append_line(path: Path, line: str) -> None:
     keeps the torn fragment on its own, where readers skip it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab+") as handle:
+    from nas.errors import NasError
+
+    with os.fdopen(open_no_follow(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, NasError), "rb+") as handle:
         handle.seek(0, os.SEEK_END)
         torn = False
         if handle.tell():
@@ -67,16 +114,22 @@ def read_json_object(path: Path, error: type[Exception], needs: tuple[str, ...] 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
     """The records of a journal written by :func:`append_line`; a line torn by a kill mid-write is skipped."""
+    return [record for _, record in read_journal_lines(path)]
+
+
+def read_journal_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, record) for each record of a journal, so that a reader can name the line of a bad one; a line
+    that is not a JSON object (torn by a kill mid-write) is skipped."""
     if not path.is_file():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
         if isinstance(record, dict):
-            records.append(record)
+            records.append((number, record))
     return records
 
 
@@ -134,7 +187,8 @@ class FolderLock:
         import fcntl
         import socket
 
-        handle = open(self.path, "a+")  # noqa: SIM115 (held open for the process's lifetime)
+        descriptor = open_no_follow(self.path, os.O_RDWR | os.O_CREAT, self.error)
+        handle = os.fdopen(descriptor, "r+")  # held open for the process's lifetime
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas.errors import NasError
-from nas.fileio import atomic_write_text
+from nas.fileio import atomic_write_bytes, atomic_write_text
 from nas.search.run_folder import RunFolder
 
 SCREENED, PROMOTED, FRONT, BASELINE = "#bbbbbb", "#4c72b0", "#dd8452", "#c44e52"
@@ -25,7 +25,7 @@ SCREENED, PROMOTED, FRONT, BASELINE = "#bbbbbb", "#4c72b0", "#dd8452", "#c44e52"
 
 @dataclass(frozen=True)
 class Dot:
-    """One point of a panel: latency, mean accuracy over its seeds and their range."""
+    """One point of a panel: latency, mean accuracy over its seeds and their range, and what the front says of it."""
 
     latency_ms: float
     accuracy: float
@@ -33,11 +33,24 @@ class Dot:
     high: float
     label: str
     arch: str
+    seeds: int = 1
+    latency_bar: float | None = None
+    """The latency's error bar (ms): None where it is unknown (an extrapolated layer) or not given."""
+    finalist: bool = False
+    tied: bool = False
+    """Kept on the front although a faster point is more accurate: within the noise, and the tie went its way."""
 
     @classmethod
-    def of(cls, latency_ms: float, accuracies: list[float], label: str, arch: str) -> Dot:
+    def of(cls, latency_ms: float, accuracies: list[float], label: str, arch: str, **marks: object) -> Dot:
         mean = sum(accuracies) / len(accuracies)
-        return cls(latency_ms, mean, min(accuracies), max(accuracies), label, arch)
+        return cls(latency_ms, mean, min(accuracies), max(accuracies), label, arch, len(accuracies), **marks)
+
+    def tip(self, name: str) -> str:
+        seeds = ("1 seed, no spread" if self.seeds == 1 else
+                 f"{self.seeds} seeds {self.low * 100:.2f}-{self.high * 100:.2f}")
+        bar = f" +-{self.latency_bar:.3f}" if self.latency_bar is not None else ""
+        marks = (" [finalist]" if self.finalist else "") + (" [tied within the noise]" if self.tied else "")
+        return f"{name} {self.label}{marks}: {self.accuracy * 100:.2f}% ({seeds}) at {self.latency_ms:.3f}{bar} ms"
 
 
 @dataclass(frozen=True)
@@ -61,11 +74,13 @@ def panels(summary: dict, rows: list[dict[str, str]]) -> list[Panel]:
     top = summary["judged_at_rung"]
     fidelities = summary["fidelities"]
     screened = [Dot.of(float(r[latency_col]), [float(r["accuracy_rung0"])], r["id"], r["arch"]) for r in rows]
-    front = [Dot.of(f["latency_ms"], f.get("accuracies") or [f["accuracy"]], f["id"], f["arch"])
+    best = summary.get("best_id")
+    front = [Dot.of(f["latency_ms"], f.get("accuracies") or [f["accuracy"]], f["id"], f["arch"],
+                    latency_bar=f.get("latency_error_bar_ms"), finalist=f["id"] == best, tied=bool(f.get("tied_with")))
              for f in summary["front"]]
     baseline = summary.get("baseline")
     base = ([Dot.of(baseline["latency_ms"], baseline.get("accuracies") or [baseline["accuracy"]], baseline["name"],
-                    baseline["arch"])] if baseline else [])
+                    baseline["arch"], latency_bar=baseline.get("latency_error_bar_ms"))] if baseline else [])
     base_series = [(f"baseline {baseline['name']}", BASELINE, base)] if baseline else []
     if top == 0:
         return [Panel(f"every candidate at {fidelities[0]}",
@@ -82,6 +97,7 @@ def write_report(run: str | Path) -> list[Path]:
     folder = RunFolder(Path(run))
     run = folder.path
     summary, rows = _load(folder)
+    folder.check_links()
     try:
         drawn = panels(summary, rows)
     except (KeyError, TypeError, ValueError) as exc:
@@ -106,20 +122,11 @@ def _png(path: Path, summary: dict, drawn: list[Panel]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(drawn), figsize=(6.2 * len(drawn), 4.6), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(1, len(drawn), figsize=(6.6 * len(drawn), 4.9), dpi=110, squeeze=False)
     for ax, panel in zip(axes[0], drawn):
         for name, colour, dots in panel.series:
-            if not dots:
-                continue
-            xs, ys = [d.latency_ms for d in dots], [d.accuracy * 100 for d in dots]
-            spread = [[(d.accuracy - d.low) * 100 for d in dots], [(d.high - d.accuracy) * 100 for d in dots]]
-            joined = panel.line and name == "Pareto front"
-            marker = "*" if name.startswith("baseline") else "o"
-            size = 12 if marker == "*" else 4 if colour == SCREENED else 6
-            has_spread = any(v > 0 for side in spread for v in side)
-            ax.errorbar(xs, ys, yerr=spread if has_spread else None, fmt=("-" if joined else "") + marker, ms=size,
-                        color=colour, capsize=3 if has_spread else 0, lw=1.5 if joined else 1,
-                        label=name + (" (mean; bar: range over seeds)" if has_spread else ""))
+            if dots:
+                _png_series(ax, panel, name, colour, dots, summary)
         ax.axvline(summary["budget_ms"], color="k", ls="--", lw=1, label=f"budget {summary['budget_ms']:g} ms")
         ax.annotate(f"budget {summary['budget_ms']:g} ms", (summary["budget_ms"], 0.98),
                     xycoords=("data", "axes fraction"), xytext=(-3, 0), textcoords="offset points", ha="right",
@@ -127,11 +134,55 @@ def _png(path: Path, summary: dict, drawn: list[Panel]) -> None:
         ax.set_xlabel(f"predicted latency on {summary['device']} (ms)")
         ax.set_ylabel("validation accuracy (%) at this panel's fidelity")
         ax.set_title(panel.title, fontsize=9)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=6.5, loc="best")
     fig.suptitle(f"{summary['run']}: {_subtitle(summary)}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())  # a rename: never written through a link at ``path``
+
+
+def _png_series(ax: object, panel: Panel, name: str, colour: str, dots: list[Dot], summary: dict) -> None:
+    """One series: seeds' range as a vertical bar (hollow markers for one seed, which has no range), the latency's
+    error bar as a horizontal one, the front's line through the points that rise with latency, and rings for the
+    finalist and the points kept by a tie."""
+    front = panel.line and name == "Pareto front"
+    marker = "*" if name.startswith("baseline") else "o"
+    size = 12 if marker == "*" else 4 if colour == SCREENED else 6
+    several = [d for d in dots if d.seeds > 1]
+    single = [d for d in dots if d.seeds == 1]
+    for group, label in ((several, name + " (mean; bar: range over seeds)"),
+                         (single, name + (" (1 seed: no range)" if several or colour != SCREENED else ""))):
+        if not group:
+            continue
+        bars = [d.latency_bar for d in group]
+        ax.errorbar([d.latency_ms for d in group], [d.accuracy * 100 for d in group],  # type: ignore[attr-defined]
+                    yerr=[[(d.accuracy - d.low) * 100 for d in group], [(d.high - d.accuracy) * 100 for d in group]]
+                    if group is several else None,
+                    xerr=[b or 0.0 for b in bars] if any(b for b in bars) else None,
+                    fmt=marker, ms=size, color=colour, mfc=colour if group is several else "white", capsize=2,
+                    lw=1, label=label)
+    if front:
+        rising = [d for d in sorted(dots, key=lambda d: d.latency_ms) if not d.tied]
+        ax.plot([d.latency_ms for d in rising], [d.accuracy * 100 for d in rising], "-", color=colour,  # type: ignore[attr-defined]
+                lw=1.5)
+        tied = [d for d in dots if d.tied]
+        if tied:
+            ax.plot([d.latency_ms for d in tied], [d.accuracy * 100 for d in tied], "o", ms=12, mfc="none",  # type: ignore[attr-defined]
+                    mec="#555555", label="kept by a tie within the noise: " + _tie_winner(summary))
+        for d in dots:
+            if d.finalist:
+                ax.plot([d.latency_ms], [d.accuracy * 100], "*", ms=17, mfc="gold", mec="k",  # type: ignore[attr-defined]
+                        label=f"finalist {d.label}")
+
+
+def _tie_winner(summary: dict) -> str:
+    """Who wins a tie, from the run's own words (pareto.json's tie_rule)."""
+    rule = summary.get("tie_rule") or "accuracies within the seed noise are ties, which go to the lower latency"
+    return rule.split("which ", 1)[-1]
 
 
 def _svg(summary: dict, panel: Panel) -> str:
@@ -165,39 +216,87 @@ def _svg(summary: dict, panel: Panel) -> str:
     bx = sx(summary["budget_ms"])
     parts.append(f'<line x1="{bx:.1f}" y1="{pad}" x2="{bx:.1f}" y2="{height - pad}" stroke="black" stroke-dasharray="4"/>')
     parts.append(f'<text x="{bx - 4:.1f}" y="{pad + 12}" text-anchor="end">budget {summary["budget_ms"]:g} ms</text>')
+    marks = {"finalist": False, "tied": False, "single": False}
     for name, colour, series in panel.series:
         if panel.line and name == "Pareto front" and series:
-            path = " ".join(f"{sx(d.latency_ms):.1f},{sy(d.accuracy):.1f}" for d in series)
+            rising = sorted((d for d in series if not d.tied), key=lambda d: d.latency_ms)
+            path = " ".join(f"{sx(d.latency_ms):.1f},{sy(d.accuracy):.1f}" for d in rising)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         radius = 7 if name.startswith("baseline") else 3 if colour == SCREENED else 5
         for d in series:
+            x, y = sx(d.latency_ms), sy(d.accuracy)
             if d.high > d.low:
-                parts.append(f'<line x1="{sx(d.latency_ms):.1f}" y1="{sy(d.low):.1f}" x2="{sx(d.latency_ms):.1f}" '
-                             f'y2="{sy(d.high):.1f}" stroke="{colour}" stroke-width="1.5"/>')
-            tip = html.escape(f"{name} {d.label}: {d.accuracy * 100:.2f}% (seeds {d.low * 100:.2f}-{d.high * 100:.2f}) "
-                              f"at {d.latency_ms:.3f} ms\n{d.arch}")
-            parts.append(f'<circle cx="{sx(d.latency_ms):.1f}" cy="{sy(d.accuracy):.1f}" r="{radius}" fill="{colour}">'
-                         f'<title>{tip}</title></circle>')
-    legend = [(name, colour) for name, colour, series in panel.series if series]
-    for i, (name, colour) in enumerate(legend):
+                parts.append(f'<line x1="{x:.1f}" y1="{sy(d.low):.1f}" x2="{x:.1f}" y2="{sy(d.high):.1f}" '
+                             f'stroke="{colour}" stroke-width="1.5"/>')
+            if d.latency_bar:
+                parts.append(f'<line x1="{sx(d.latency_ms - d.latency_bar):.1f}" y1="{y:.1f}" '
+                             f'x2="{sx(d.latency_ms + d.latency_bar):.1f}" y2="{y:.1f}" stroke="{colour}" '
+                             'stroke-width="1"/>')
+            single = d.seeds == 1 and colour != SCREENED
+            marks["single"] |= single
+            fill = "white" if single else colour
+            tip = html.escape(f"{d.tip(name)}\n{d.arch}")
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{fill}" stroke="{colour}" '
+                         f'stroke-width="1.5"><title>{tip}</title></circle>')
+            if d.tied:
+                marks["tied"] = True
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius + 4}" fill="none" stroke="#555" '
+                             'stroke-dasharray="2"/>')
+            if d.finalist:
+                marks["finalist"] = True
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius + 4}" fill="none" stroke="gold" '
+                             'stroke-width="3"/>')
+    legend = [(name, f'fill="{colour}"') for name, colour, series in panel.series if series]
+    legend += [(label, style) for key, label, style in (
+        ("finalist", "finalist", 'fill="none" stroke="gold" stroke-width="3"'),
+        ("tied", "kept by a tie within the noise", 'fill="none" stroke="#555" stroke-dasharray="2"'),
+        ("single", "hollow: 1 seed (no range)", 'fill="white" stroke="#333"')) if marks[key]]
+    for i, (name, style) in enumerate(legend):
         y = pad + 10 + 16 * i
         x = width - pad - legend_w + 14
-        parts.append(f'<circle cx="{x}" cy="{y - 4}" r="4" fill="{colour}"/><text x="{x + 8}" y="{y}">'
+        parts.append(f'<circle cx="{x}" cy="{y - 4}" r="4" {style}/><text x="{x + 8}" y="{y}">'
                      f'{html.escape(name)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
 
 def _seeds(accuracies: list[float]) -> str:
+    if len(accuracies) == 1:
+        return f"{accuracies[0] * 100:.2f} (1 seed)"
     return ", ".join(f"{a * 100:.2f}" for a in accuracies)
+
+
+def _latency(point: dict) -> str:
+    bar = point.get("latency_error_bar_ms")
+    return f"{point['latency_ms']:.3f}" + (f" &plusmn; {bar:.3f}" if bar is not None else " (error unknown)")
+
+
+def _verdict_paragraph(summary: dict) -> str:
+    verdict = summary.get("verdict")
+    if not verdict:
+        return ""
+    return (f"<p>Finalist vs baseline (means over seeds): <b>{verdict['gap_pts']:+.2f} points, "
+            f"{html.escape(verdict['verdict'])}</b> (95 % seed band &plusmn;{verdict['band_pts']:.1f} points)"
+            + (f"; settle it with fresh seeds on the test set: <code>nas confirm {html.escape(summary['run'])}</code>"
+               if verdict["verdict"] == "within the seed noise" else "") + ".</p>")
 
 
 def _html(summary: dict, drawn: list[Panel]) -> str:
     best = summary.get("best_id")
-    rows = "".join(f"<tr><td>{f['accuracy'] * 100:.2f}{' (best)' if f['id'] == best else ''}</td>"
+    tie_rule = summary.get("tie_rule") or "accuracies within the seed noise are ties, which go to the lower latency"
+
+    def mark(point: dict) -> str:
+        if point["id"] == best:
+            return "finalist"
+        if point.get("tied_with"):
+            return "kept by a tie with " + ", ".join(point["tied_with"])
+        return ""
+
+    rows = "".join(f"<tr><td>{mark(f)}</td><td>{f['accuracy'] * 100:.2f}</td>"
                    f"<td>{_seeds(f.get('accuracies') or [f['accuracy']])}</td>"
-                   f"<td>{f['latency_ms']:.3f}</td><td>{f['macs'] / 1e6:.1f}</td>"
-                   f"<td>{f['params'] / 1e6:.2f}M</td><td><code>{html.escape(f['arch'])}</code></td></tr>"
+                   f"<td>{_latency(f)}</td><td>{f['macs'] / 1e6:.1f}</td>"
+                   f"<td>{f['params'] / 1e6:.2f}M</td><td>{html.escape(f['id'])}</td>"
+                   f"<td><code>{html.escape(f['arch'])}</code></td></tr>"
                    for f in summary["front"])
     base = ""
     baseline = summary.get("baseline")
@@ -222,13 +321,17 @@ svg{{margin-right:1em}}</style>
 {summary['budget_ms']:g} ms. Accuracy: {html.escape(summary.get('accuracy_source', 'trained'))}. Fidelities: {ladder};
 the front is judged at the last. Accuracies at different
 fidelities are not comparable, so each panel shows one. Every accuracy of the front and the baseline is the mean over
-its seeds; a vertical bar spans the seeds. Seed noise (sd): {f'{noise * 100:.1f} points' if noise else 'not measured'};
-accuracy differences within it count as ties that go to the lower latency. Hover a point to see its arch.</p>
+its seeds; a vertical bar spans the seeds (a hollow point had one seed, so it has no range), and a horizontal bar is
+the latency's error bar. Seed noise (sd): {f'{noise * 100:.1f} points' if noise else 'not measured'};
+{html.escape(tie_rule)}. So a point can stay on the front beside a faster one that is a little more accurate: it is
+ringed, and the table says which point it ties with. Hover a point to see its arch.</p>
 {stages}
 <div>{figures}</div>
 {base}
+{_verdict_paragraph(summary)}
 <h2>Pareto front</h2>
-<table><tr><th>acc % (mean)</th><th>seeds %</th><th>latency ms</th><th>MMACs</th><th>params</th><th>arch</th></tr>{rows}
+<table><tr><th></th><th>acc % (mean)</th><th>seeds %</th><th>latency ms</th><th>MMACs</th><th>params</th><th>id</th>
+<th>arch</th></tr>{rows}
 </table>
 </body></html>
 """

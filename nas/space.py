@@ -34,6 +34,13 @@ KERNELS = (1, 3, 5, 7)
 # Loading
 
 
+MAX_STAGES = 32
+"""Stages a space may have; with :data:`MAX_BLOCKS` and the depth limit (32 a stage), a hostile space file cannot make
+sampling, sizing or table building run for ever (a 20,000-stage file did)."""
+MAX_BLOCKS = 128
+"""Blocks an arch of a space may have at most (EfficientNet-B7 has 55)."""
+
+
 def available_spaces() -> list[str]:
     return sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
 
@@ -121,7 +128,13 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
     stages_raw = r.get(top, "stages", "")
     if not isinstance(stages_raw, list) or not stages_raw:
         raise r.fail("stages", "must be a non-empty list of stages")
+    if len(stages_raw) > MAX_STAGES:
+        raise r.fail("stages", f"{len(stages_raw):,} stages; a space has at most {MAX_STAGES} (a mobile CNN has 5-10)")
     stages = tuple(_parse_stage(r, raw, f"stages[{i}]", defaults) for i, raw in enumerate(stages_raw))
+    layers = sum(stage.depth[1] for stage in stages)
+    if layers > MAX_BLOCKS:
+        raise r.fail("stages", f"up to {layers} blocks (the stages' maximum depths added up); a space has at most "
+                               f"{MAX_BLOCKS}")
     space = SearchSpace(name, str(top.get("description", "")), widths, resolutions, _parse_stem(r, top), stages,
                         _parse_head(r, top), num_classes, divisor, source)
     _check_buildable(r, space)

@@ -48,7 +48,7 @@ def test_sample_is_seeded(capsys: pytest.CaptureFixture[str]) -> None:
     (["sample", "--space", "nope"], "unknown search space 'nope'"),
     (["show", "r32_w1-stem_c16_k3_s1-ir_k4_e6_c24_s1-head_c10"], "kernel must be"),
     (["show", "missing.yaml"], "does not exist"),
-    (["sample", "--space", "mbv2", "--n", "0"], "--n must be at least 1"),
+    (["sample", "--space", "mbv2", "--n", "0"], "argument --n: 0 is out of range"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_exit_2(argv: list[str], fragment: str) -> None:

@@ -132,8 +132,8 @@ def test_confirmation_trains_fresh_seeds_scores_the_test_set_and_resumes(tiny_ru
 def test_bad_confirm_input_is_one_line(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for args, fragment in [([str(tmp_path / "nowhere")], "is not a finished search run"),
                            ([str(tiny_run), "--seeds", "1"], "--seeds must be at least 2"),
-                           ([str(tiny_run), "--top", "0"], "--top must be at least 1"),
-                           ([str(tiny_run), "--workers", "0"], "--workers must be at least 1")]:
+                           ([str(tiny_run), "--top", "0"], "argument --top: 0 is out of range"),
+                           ([str(tiny_run), "--workers", "0"], "argument --workers: 0 is out of range")]:
         result = run_main(capsys, "confirm", *args)
         assert result.returncode == 2, result.stderr
         assert fragment in result.stderr.strip().splitlines()[-1] and "Traceback" not in result.stderr

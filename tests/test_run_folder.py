@@ -44,7 +44,7 @@ def test_trials_and_journal_round_trip(tmp_path: Path) -> None:
     assert len(again) == 1 and again.get((str(ARCH), 0, 0)).accuracy == 0.5
     folder.journal_path.write_text('{"arch": "x", "rung": -1, "seed": 0, "accuracy": 0.5, "fidelity": "f", '
                                    '"seconds": 1}\n')
-    with pytest.raises(NasError, match="record 1 is malformed"):
+    with pytest.raises(NasError, match="line 1 is malformed"):
         folder.journal()
 
 

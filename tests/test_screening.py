@@ -111,5 +111,5 @@ def test_a_corrupt_screening_journal_is_one_line(tmp_path: Path) -> None:
 
     path = tmp_path / "screening.jsonl"
     path.write_text('{"arch": "x", "estimator": "naswot", "value": NaN}\n')
-    with pytest.raises(NasError, match="record 1 has no finite score"):
+    with pytest.raises(NasError, match="line 1 has no finite score"):
         ScreeningJournal("naswot", path, lambda: None, 0)  # type: ignore[arg-type, return-value]

@@ -363,19 +363,30 @@ def test_export_and_report(finished_run: Path, tmp_path: Path, capsys: pytest.Ca
     folders = export_run(run, show_progress=True)
     assert folders
     err = capsys.readouterr().err
-    assert "exporting the Pareto front (the default)" in err  # says what it exports, then each arch as a stage
-    assert f"stage {len(folders)}/{len(folders)}: " in err
+    assert "exporting the Pareto front (the default)" in err  # says what it exports, then each arch's steps
+    steps = 4 * len(folders)
+    assert f"stage {steps}/{steps}: arch {len(folders)}/{len(folders)} " in err and "official test set" in err
+    from nas.export import export_summary
+
+    rows = export_summary(folders, "cpu_x86")
+    assert len(rows) == len(folders) + 1 and all("+-" in row[3] for row in rows[1:])
     for folder in folders:
         metrics = json.loads((folder / "metrics.json").read_text())
         assert metrics["onnx_parity_max_abs"] < 1e-4 and "cpu_x86" in metrics["predicted_latency_ms"]
         assert metrics["measured_latency_ms_this_host"]["ms"] > 0 and 0 <= metrics["test_accuracy"] <= 1
         assert metrics["latency_sources"]["cpu_x86"] == {"measured": pytest.approx(1.0)}
+        assert metrics["latency_provenance"]["cpu_x86"]["origin"] == "measured"
+        assert all(p["origin"] != "extrapolated" or p["error_bar_ms"] is None
+                   for p in metrics["latency_provenance"].values())
         onnx.checker.check_model(onnx.load(str(folder / "model.onnx")))
         torch.load(folder / "weights.pt", weights_only=True)
         assert (folder / "arch.yaml").is_file()
     png, page = write_report(run)
     assert png.stat().st_size > 1000
     text = page.read_text()
+    summary = json.loads((run / "pareto.json").read_text())
+    assert summary["tie_rule"] in text and "finalist" in text and "go to the lower latency" not in text.replace(
+        summary["tie_rule"], "")  # one tie rule on the page: the run's
     assert "<svg" in text and "<title>" in text and "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
@@ -515,7 +526,7 @@ def test_a_broken_or_oddly_named_unrelated_table_does_not_stop_a_search(tmp_path
     config.validate()
     context = SearchContext(config)
     assert set(context.oracle.other_tables) == {"rpi4"}
-    assert any("skipping latency table broken" in r.getMessage() for r in caplog.records)
+    assert any("skipping" in r.getMessage() and "broken.json" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.e2e
@@ -581,16 +592,16 @@ def test_a_live_run_refuses_a_second_process_and_a_resume_refuses_conflicting_fl
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("args,fragment", [
-    (["sample", "--space", "mbv2", "--seed", "-1"], "--seed must be >= 0"),
-    (["train", "mobilenet_v2_0.5", "--data", "synthetic", "--threads", "-1"], "--threads must be at least 1"),
-    (["train", "mobilenet_v2_0.5", "--data", "synthetic", "--val-size", "-5"], "val_size must be at least 10"),
-    (["latency", "build", "--device", "x", "--target-seconds", "-1"], "--target-seconds > 0"),
+    (["sample", "--space", "mbv2", "--seed", "-1"], "--seed: -1 is out of range: give a whole number from 0 to 2,147,483,647"),
+    (["train", "mobilenet_v2_0.5", "--data", "synthetic", "--threads", "-1"], "argument --threads: -1 is out of range"),
+    (["train", "mobilenet_v2_0.5", "--data", "synthetic", "--val-size", "-5"], "argument --val-size: -5 is out of range"),
+    (["latency", "build", "--device", "x", "--target-seconds", "-1"], "argument --target-seconds: -1 is out of range"),
     (["latency", "bundle", "--out", "README.md"], "is a file"),
     (["search", "--data", "synthetic", "--budget", "1e400ms"], "positive and finite"),
-    (["search", "--data", "synthetic", "--seed", "-1"], "seed must be an integer in [0"),
-    (["search", "--data", "synthetic", "--threads", "-1"], "threads must be at least 1"),
+    (["search", "--data", "synthetic", "--seed", "-1"], "argument --seed: -1 is out of range"),
+    (["search", "--data", "synthetic", "--threads", "-1"], "--threads: -1 is out of range: give a whole number from 1 to 1,024"),
     (["search", "--data", "synthetic", "--name", ".."], "run name '..'"),
-    (["export", "runs/none", "--top", "-1"], "--top must be at least 1"),
+    (["export", "runs/none", "--top", "-1"], "argument --top: -1 is out of range"),
 ])
 def test_bad_numbers_and_names_are_one_line(args: list[str], fragment: str, tmp_path: Path) -> None:
     result = _nas(*args, *(["--runs-dir", str(tmp_path / "runs")] if args[0] == "search" else []),
@@ -651,7 +662,7 @@ def test_corrupt_run_files_are_one_line(finished_run: Path, tmp_path: Path, caps
     record["accuracy"] = "high"
     (run / "evaluations.jsonl").write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
     result = run_main(capsys, "search", "--resume", str(run))
-    assert result.returncode == 2 and "evaluations.jsonl: record 1 is malformed" in result.stderr
+    assert result.returncode == 2 and "evaluations.jsonl: line 1 is malformed" in result.stderr
     (run / "evaluations.jsonl").write_text("\n".join(lines) + "\n")
     (run / "study.db").write_bytes(b"this is not a database" * 100)
     result = run_main(capsys, "search", "--resume", str(run))

@@ -28,19 +28,28 @@ def measured(name: str) -> dict[str, Any] | None:
     return ranking().get("estimators", {}).get(name)
 
 
-def describe(name: str) -> str:
-    """'Spearman 0.92 [0.85, 0.95] on 48 held-out NAS-Bench-Macro networks, 0.60 on 16 ghost_mbv2 networks'."""
+BENCHMARKS = {"nas_bench_macro": "held-out NAS-Bench-Macro networks (50-epoch accuracy)",
+              "ghost_mbv2": "ghost_mbv2 networks (vs a 3-epoch, 6,000-image training)"}
+"""Each ground truth the bench ranks against, by the space its networks belong to."""
+
+
+def describe(name: str, space: str | None = None) -> str:
+    """'Spearman 0.92 [0.85, 0.95] on 48 held-out NAS-Bench-Macro networks, 0.60 on 16 ghost_mbv2 networks'; with
+    ``space``, it also says when the ranking was not measured on that space (a figure from another space's networks
+    is evidence, not a measurement of this one)."""
     row = measured(name)
     if not row:
         return "ranking not measured"
     parts = []
-    for truth, label in (("nas_bench_macro", "held-out NAS-Bench-Macro networks (50-epoch accuracy)"),
-                         ("ghost_mbv2", "ghost_mbv2 networks (vs a 3-epoch, 6,000-image training)")):
+    for truth, label in BENCHMARKS.items():
         if truth in row:
             r = row[truth]
             parts.append(f"{r['spearman']:.2f} [{r['spearman_95'][0]:.2f}, {r['spearman_95'][1]:.2f}] on {r['n']} "
                          f"{label}")
-    return "Spearman " + ", ".join(parts)
+    text = "Spearman " + ", ".join(parts)
+    if space is not None and space not in row:
+        text += f"; not measured on {space}"
+    return text
 
 
 def blend_name(weight: float, rung: int) -> str:

@@ -27,26 +27,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _exit_within(seconds: float, status: int) -> None:
-    """Exit at the latest ``seconds`` from now: an interrupt can land while worker processes start or stop, and the
-    interpreter's shutdown would then wait on their pipes for ever. Every finished training is already on disk."""
-    import os
-    import threading
+INTERRUPTED = "nas: interrupted (finished work is kept; a search resumes with --resume)\n"
+INTERRUPT_DEADLINE_S = 4.0
+"""The longest an interrupted command takes to end, whatever it was doing: its cleanup (workers stopped, an empty
+new run removed) runs in that time, and then the process exits. Every finished piece of work is already on disk
+(journals fsynced per line, tables and studies written atomically), so the deadline loses nothing."""
 
-    timer = threading.Timer(seconds, os._exit, (status,))
-    timer.daemon = True
-    timer.start()
+
+class _Interrupts:
+    """Ctrl-C and SIGTERM: the first raises ``KeyboardInterrupt`` in the main thread (the normal cleanup runs) and
+    starts a deadline after which the process exits with 130; a second one raises again, and the deadline stands.
+
+    Why a deadline from the first signal: an interrupt can land while worker processes start or stop, or while
+    Ray, SQLAlchemy or ONNX Runtime hold a lock, and the interpreter's shutdown would then wait on them for ever
+    (about 30 s was seen during rung-0 trainings)."""
+
+    def __init__(self) -> None:
+        self.timer: object | None = None
+        self.reported = False
+
+    def report(self) -> None:
+        if not self.reported:
+            self.reported = True
+            sys.stderr.write(INTERRUPTED)
+            sys.stderr.flush()
+
+    def _expire(self) -> None:
+        import os
+
+        self.report()
+        os._exit(130)
+
+    def start_deadline(self) -> None:
+        import threading
+
+        if self.timer is None:
+            timer = threading.Timer(INTERRUPT_DEADLINE_S, self._expire)
+            timer.daemon = True
+            timer.start()
+            self.timer = timer
+
+    def handler(self, signum: int, frame: object) -> None:
+        """The first interrupt: the normal cleanup, within the deadline. A second one: the user insists, so the process
+        ends at once (raised again, it could land in the first one's handler and escape as a traceback)."""
+        if self.timer is not None:
+            self._expire()
+        self.start_deadline()
+        raise KeyboardInterrupt
+
+
+_INTERRUPTS = _Interrupts()
 
 
 def _terminate_like_interrupt() -> None:
-    """SIGTERM ends the command like Ctrl-C: through the same cleanup (workers stopped, journals intact), one line."""
+    """SIGTERM ends the command like Ctrl-C: through the same cleanup (workers stopped, journals intact), one line,
+    within :data:`INTERRUPT_DEADLINE_S`. SIGINT keeps being ignored where the shell ignores it (``nohup ... &``)."""
     import signal
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
     try:
-        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGTERM, _INTERRUPTS.handler)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, _INTERRUPTS.handler)
     except ValueError:  # not the main thread (called as a library from a thread): leave the handler alone
         return
     _raise_swallowed_interrupts_again()
@@ -100,9 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        sys.stderr.write("nas: interrupted (finished work is kept; a search resumes with --resume)\n")
-        if argv is None:  # run as the program, not called from Python: nothing else lives in this process
-            _exit_within(20.0, 130)
+        if argv is None:  # run as the program: nothing else lives in this process, so it ends by the deadline
+            _INTERRUPTS.report()
+            _INTERRUPTS.start_deadline()
+        else:
+            sys.stderr.write(INTERRUPTED)
         return 130
     except OSError as exc:  # disk full, a read-only folder: the system's word, in one line
         where = f"{exc.filename}: " if exc.filename else ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from nas.cli.common import spaces_arg
+from nas.cli.common import bounded, spaces_arg
 from nas.errors import NasError
 
 
@@ -18,7 +18,7 @@ def register(lat: argparse._SubParsersAction) -> None:
     p.add_argument("--space", action="append", help="space (repeatable; default: every space)")
     p.add_argument("--out", required=True, help="folder to write")
     p.add_argument("--no-baselines", action="store_true", help="leave out the hand-designed baselines' layers")
-    p.add_argument("--networks", type=int, default=10, help="whole networks sampled from the spaces that the runner "
+    p.add_argument("--networks", type=bounded(0, 1000), default=10, help="whole networks sampled from the spaces that the runner "
                    "also times; on import they calibrate the table (default 10; 0: none)")
     p.set_defaults(handler=cmd_latency_bundle)
 
@@ -38,7 +38,7 @@ def register(lat: argparse._SubParsersAction) -> None:
     p.add_argument("--device", required=True, help="name of the table to write, e.g. myboard")
     p.add_argument("--measurements", default=None, help="CSV with columns arch,ms (or JSON [{arch, ms}]); arch is "
                                                          "an arch string or a baseline name")
-    p.add_argument("--host-networks", type=int, default=None,
+    p.add_argument("--host-networks", type=bounded(3, 500), default=None,
                    help="instead of a file: time N networks sampled from the spaces on this host (ONNX Runtime CPU, "
                         "1 thread, batch 1) and adapt to them; about 10 take a minute")
     p.add_argument("--from", dest="source", action="append", help="source table (repeatable; default: every table "
@@ -52,7 +52,7 @@ def register(lat: argparse._SubParsersAction) -> None:
     p.add_argument("--space", action="append", help="spaces to cover (default: every space)")
     p.add_argument("--measurements", default=None, help="a bundle runner's results.json to import first")
     p.add_argument("--bundle", default=None, help="the bundle folder of --measurements")
-    p.add_argument("--cache-mb", type=float, default=None,
+    p.add_argument("--cache-mb", type=bounded(0.01, 4096, float), default=None,
                    help="the target's last-level cache in MB (default: the table's, else 1; a Pi 4 has 1)")
     p.set_defaults(handler=cmd_latency_transfer)
 
@@ -151,7 +151,7 @@ def cmd_latency_adapt(args: argparse.Namespace) -> int:
     """A device table from a few whole-network measurements, with the shipped tables as sources (nas.latency.adapt)."""
     from nas.latency.adapt import adapt_table, read_measurements
     from nas.latency.build import layers_for
-    from nas.latency.table import available_devices, check_device_name, load_table, table_path
+    from nas.latency.table import check_device_name, load_table, readable_tables, table_path
 
     check_device_name(args.device)
     if bool(args.measurements) == bool(args.host_networks):
@@ -161,10 +161,10 @@ def cmd_latency_adapt(args: argparse.Namespace) -> int:
         measurements = read_measurements(args.measurements)
     else:
         measurements = _time_host_networks(args)
-    names = args.source or [d for d in available_devices() if d != args.device]
+    candidates = ({name: load_table(name) for name in args.source} if args.source
+                  else readable_tables(skip=args.device))
     sources = []
-    for name in names:
-        table = load_table(name)
+    for table in candidates.values():
         if not args.source and "adapted" in table.meta:
             continue  # an adapted table is built from the others: a source of nothing new
         if args.source or not any(table.missing(a.keys()) for a, _ in measurements):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nas.cli.common import print_table
+from nas.cli.common import SEED_MAX, bounded, print_table
 from nas.errors import NasError
 
 
@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("sample", help="draw random archs from a space")
     p.add_argument("--space", required=True, help="space name or YAML path")
-    p.add_argument("--n", type=int, default=5, help="how many archs (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--n", type=bounded(1, 100_000), default=5, help="how many archs (default 5)")
+    p.add_argument("--seed", type=bounded(0, SEED_MAX), default=0, help="random seed (default 0)")
     p.set_defaults(handler=cmd_sample)
 
 

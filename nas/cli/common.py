@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -15,10 +16,10 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def print_table(rows: Sequence[Sequence[str]]) -> None:
+def print_table(rows: Sequence[Sequence[str]], file: TextIO | None = None) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=file)
 
 
 def spaces_arg(values: list[str] | None) -> list[str]:
@@ -29,3 +30,33 @@ def spaces_arg(values: list[str] | None) -> list[str]:
         load_space(name)  # fail early, with the list of spaces, on a typo
     return names
 
+
+
+SEED_MAX = 2**31 - 1
+
+
+def bounded(low: float, high: float, kind: type = int) -> Callable[[str], float]:
+    """An argparse ``type`` for a count or amount with a range: a value outside it is one usage line saying the range.
+
+    Why every count has an upper bound: ``--host-networks 1000000000`` was taken as given and ran for ever; no
+    option of this tool means anything near such values."""
+    import math
+
+    noun = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {noun} from {_plain(low)} to {_plain(high)}")
+        return value
+
+    parse.__name__ = noun  # argparse names the type in its own messages
+    return parse
+
+
+def _plain(value: float) -> str:
+    """2147483647 -> '2,147,483,647', 0.01 -> '0.01': a range a person can read."""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) >= 1 else f"{value:g}"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nas.cli.common import print_table
+from nas.cli.common import SEED_MAX, bounded, print_table
 from nas.errors import NasError
 
 
@@ -16,20 +16,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--space", default=None, help="search space (default ghost_mbv2)")
     p.add_argument("--device", default=None, help="latency table to budget against (default rpi4)")
     p.add_argument("--budget", default=None, help="latency budget with unit, e.g. 30ms, 0.03s (default 30ms)")
-    p.add_argument("--trials", type=int, default=None, help="feasible candidates trained at rung 0 (default 16)")
+    p.add_argument("--trials", type=bounded(1, 10_000), default=None, help="feasible candidates trained at rung 0 (default 16)")
     p.add_argument("--sampler", default=None, help="nsga2 (default), tpe, random")
-    p.add_argument("--seed", type=int, default=None, help="seed of the sampler and of every training; "
+    p.add_argument("--seed", type=bounded(0, SEED_MAX), default=None, help="seed of the sampler and of every training; "
                    "the same seed and config give the same run (default 0)")
     p.add_argument("--backend", default=None, help="optuna (default) or ray")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=bounded(1, 1024), default=None,
                    help="trainings side by side: worker processes (optuna) or parallel Ray trials (default 2)")
     p.add_argument("--address", default=None, help="existing Ray cluster address (ray backend)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the run folder)")
     p.add_argument("--name", default=None, help="run name (default: space_device_budget_sampler_time)")
     p.add_argument("--runs-dir", default=None, help="where runs live (default runs/)")
     p.add_argument("--data", default=None, help="CIFAR-10 location (default $NAS_DATA, then the cache)")
-    p.add_argument("--eta", type=int, default=None, help="successive-halving reduction factor (default 4)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--eta", type=bounded(2, 64), default=None, help="successive-halving reduction factor (default 4)")
+    p.add_argument("--threads", type=bounded(1, 1024), default=None,
                    help="torch threads per training (default: the cores shared out over the workers)")
     p.add_argument("--accuracy", default=None, choices=("train", "tabular"),
                    help="train (default): short CIFAR-10 trainings; tabular: look up the space's published trained "
@@ -39,12 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "them are trained: auto (default: naswot, or none on the Ray backend and with --accuracy "
                         "tabular), naswot, macs, params, synflow, grad_norm, snip, jacov, or none (train every sampled "
                         "candidate)")
-    p.add_argument("--screen-factor", type=int, default=None,
+    p.add_argument("--screen-factor", type=bounded(1, 100), default=None,
                    help="candidates screened per trained one (default 4: 64 screened for 16 trained)")
-    p.add_argument("--prescreen-pool", type=int, default=None,
+    p.add_argument("--prescreen-pool", type=bounded(0, 1_000_000), default=None,
                    help="random archs whose MACs and latency (free) choose what is screened: those with the most "
                         "MACs for their latency (default 2048; 0: the sampler proposes every screened candidate)")
-    p.add_argument("--screen-weight", type=float, default=None,
+    p.add_argument("--screen-weight", type=bounded(0, 1, float), default=None,
                    help="weight of the screening score's percentile, beside the trained accuracy's, when promoting "
                         "to the next rung (0-1; default from bench/accuracy_fidelity.py)")
     p.add_argument("--config", default=None, help="rerun from a run's config.yaml")
@@ -60,20 +60,22 @@ def _register_after_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run folder (runs/<name>)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--pareto", action="store_true", help="every arch on the front (default)")
-    group.add_argument("--top", type=int, default=None, help="the K most accurate archs under the budget")
+    group.add_argument("--top", type=bounded(1, 1000), default=None, help="the K most accurate archs under the budget")
     group.add_argument("--trial", default=None, help="one arch by its id")
-    p.add_argument("--retrain-epochs", type=float, default=None, help="retrain longer before exporting")
+    p.add_argument("--retrain-epochs", type=bounded(0.01, 1000, float), default=None, help="retrain longer before exporting")
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("confirm", help="retrain a run's best arch and its baseline with fresh seeds: test-set gap "
                                        "with a 95 %% interval")
     p.add_argument("run", help="run folder (runs/<name>)")
-    p.add_argument("--seeds", type=int, default=8, help="fresh seeds per arch (default 8; more seeds can be added later)")
-    p.add_argument("--top", type=int, default=1, help="confirm the front's K most accurate archs (default 1)")
-    p.add_argument("--epochs", type=float, default=None, help="train longer than the run's top rung")
-    p.add_argument("--subset", type=int, default=None, help="train on more images than the run's top rung")
-    p.add_argument("--workers", type=int, default=None, help="trainings at once (default: the run's)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per training (default: cores shared out)")
+    p.add_argument("--seeds", type=bounded(1, 1000), default=8,
+                   help="fresh seeds per arch (default 8; more seeds can be added later)")
+    p.add_argument("--top", type=bounded(1, 1000), default=1, help="confirm the front's K most accurate archs (default 1)")
+    p.add_argument("--epochs", type=bounded(0.01, 1000, float), default=None, help="train longer than the run's top rung")
+    p.add_argument("--subset", type=bounded(1, 50_000), default=None, help="train on more images than the run's top rung")
+    p.add_argument("--workers", type=bounded(1, 1024), default=None, help="trainings at once (default: the run's)")
+    p.add_argument("--threads", type=bounded(1, 1024), default=None,
+                   help="torch threads per training (default: cores shared out)")
     p.set_defaults(handler=cmd_confirm)
 
     p = sub.add_parser("report", help="pareto.png and a self-contained report.html for a run")
@@ -125,21 +127,26 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
 
     for stage in stage_estimators(config):
         print(f"  {stage['stage']}: {stage.get('what', stage['estimator'])} ({stage['ranks']})")
-    rows = [("acc % (mean)", "seeds", "latency ms", "+-ms", "sources", "MMACs", "params", "id", "arch")]
+    rows = [("", "acc % (mean)", "seeds", "latency ms", "+-ms", "sources", "MMACs", "params", "id", "arch")]
     from nas.cost import arch_cost
     from nas.latency.table import load_table
+    from nas.search.pareto import Point, ties_kept
 
     table = load_table(config.device)
     from nas.latency.host import is_foreign
 
     foreign = is_foreign(table)
+    tied = ties_kept([Point(c.arch.id, c.accuracy[top], c.latency_ms) for c in result.front])
     for c in result.front:
         cost = arch_cost(c.arch)
         sources = " ".join(f"{origin[:4]} {share * 100:.0f}%" for origin, share in sorted(table.breakdown(c.arch).items()))
-        rows.append((f"{c.accuracy[top] * 100:.2f}", str(len(c.samples[top])), f"{c.latency_ms:.3f}",
-                     _bar(table.error_bar(c.arch, foreign)), sources, f"{cost.macs / 1e6:.1f}", f"{cost.params / 1e6:.2f}M",
-                     c.arch.id, str(c.arch)))
+        mark = "*" if result.best is not None and c is result.best else "~" if tied[c.arch.id] else ""
+        rows.append((mark, f"{c.accuracy[top] * 100:.2f}", _seeds_cell(list(c.samples[top].values())),
+                     f"{c.latency_ms:.3f}", _bar(table.error_bar(c.arch, foreign)), sources, f"{cost.macs / 1e6:.1f}",
+                     f"{cost.params / 1e6:.2f}M", c.arch.id, str(c.arch)))
     print_table(rows)
+    print("* the finalist" + ("; ~ kept although a faster point is more accurate: the difference is within the seed "
+                              f"noise, and {_tie_clause(result)}" if any(tied.values()) else ""))
     best, base = result.best, result.baseline
     if best is not None:
         seeds = [best.samples[top][seed] for seed in sorted(best.samples[top])]
@@ -162,6 +169,23 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
         print("no hand-designed baseline fits this budget")
 
 
+def _tie_clause(result) -> str:  # noqa: ANN001 (SearchResult, imported lazily)
+    """Who wins a tie within the noise in this run, as the end of a sentence."""
+    screen = result.config.screener
+    if screen != "none" and result.config.screen_weight > 0:
+        return f"the tie went to its higher {screen} score"
+    return "the tie went to the lower latency"
+
+
+def _seeds_cell(accuracies: list[float]) -> str:
+    """Seeds and their spread: '2 +-0.6' (sd, points); one seed says so instead of showing no spread."""
+    if len(accuracies) == 1:
+        return "1 (no spread)"
+    mean = sum(accuracies) / len(accuracies)
+    sd = (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5
+    return f"{len(accuracies)} +-{sd * 100:.1f}"
+
+
 def _bar(value: float | None) -> str:
     """A table cell for an error bar: unknown where an extrapolated layer has no measured error."""
     return "?" if value is None else f"{value:.2f}"
@@ -180,9 +204,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.top is not None and args.top < 1:
         raise NasError(f"--top must be at least 1, got {args.top}")
-    for folder in export_run(args.run, pareto=args.pareto, top=args.top, trial=args.trial,
-                             retrain_epochs=args.retrain_epochs, show_progress=True):
+    folders = export_run(args.run, pareto=args.pareto, top=args.top, trial=args.trial,
+                         retrain_epochs=args.retrain_epochs, show_progress=True)
+    for folder in folders:
         print(folder)
+    from nas.export import export_summary
+    from nas.search.run_folder import RunFolder
+
+    print_table(export_summary(folders, RunFolder(args.run).config().device))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nas.cli.boards import register as register_board_commands
-from nas.cli.common import OneLineParser, print_table, spaces_arg
+from nas.cli.common import SEED_MAX, OneLineParser, bounded, print_table, spaces_arg
 from nas.errors import NasError
 from nas.latency.runtimes import RUNTIMES
 
@@ -28,10 +28,10 @@ def _register_host_commands(lat: argparse._SubParsersAction) -> None:
     p.add_argument("--space", action="append", help="space to cover (repeatable; default: every space)")
     p.add_argument("--runtime", default="ort-cpu",
                    help=f"one of {', '.join(RUNTIMES)} (default ort-cpu: the steadiest on a CPU)")
-    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1: the stable choice)")
-    p.add_argument("--target-seconds", type=float, default=0.3, help="timing per layer (default 0.3)")
+    p.add_argument("--threads", type=bounded(1, 1024), default=1, help="intra-op threads (default 1: the stable choice)")
+    p.add_argument("--target-seconds", type=bounded(0.001, 60, float), default=0.3, help="timing per layer (default 0.3)")
     p.add_argument("--no-baselines", action="store_true", help="do not add the baselines' layers")
-    p.add_argument("--passes", type=int, default=2, choices=(1, 2),
+    p.add_argument("--passes", type=bounded(1, 100), default=2, choices=(1, 2),
                    help="2 (default): every key in two sweeps minutes apart, a third where they disagree by > 3 %%; "
                         "1: one sweep, about 40 %% of the timing, less steady on a shared machine "
                         "(docs/decisions/0016)")
@@ -40,12 +40,12 @@ def _register_host_commands(lat: argparse._SubParsersAction) -> None:
     p = lat.add_parser("validate", help="compare predictions with end-to-end measurement of random archs")
     p.add_argument("--device", required=True, help="a table measured on this host, e.g. cpu_x86")
     p.add_argument("--space", action="append", help="space (repeatable; default: every space)")
-    p.add_argument("--samples", type=int, default=100, help="archs per space (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the archs drawn for checking (default 0; "
+    p.add_argument("--samples", type=bounded(1, 100_000), default=100, help="archs per space (default 100)")
+    p.add_argument("--seed", type=bounded(0, SEED_MAX), default=0, help="seed of the archs drawn for checking (default 0; "
                    "--fit draws its own with seed + 10000)")
-    p.add_argument("--passes", type=int, default=1, help="measure each arch this many times (median)")
+    p.add_argument("--passes", type=bounded(1, 100), default=1, help="measure each arch this many times (median)")
     p.add_argument("--fit", action="store_true", help="first fit the calibration on other random archs")
-    p.add_argument("--fit-samples", type=int, default=30, help="archs per space for --fit (default 30)")
+    p.add_argument("--fit-samples", type=bounded(1, 10_000), default=30, help="archs per space for --fit (default 30)")
     p.add_argument("--fit-from", nargs="+", metavar="CSV", help="first fit the calibration on end-to-end "
                    "measurements kept in earlier validation CSVs (no re-measuring); then validate on --seed")
     p.set_defaults(handler=cmd_latency_validate)
@@ -66,12 +66,11 @@ def _register_host_commands(lat: argparse._SubParsersAction) -> None:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from nas.latency.table import available_devices, load_table, table_home, user_tables_dir
+    from nas.latency.table import readable_tables, table_home, user_tables_dir
 
     rows = [("device", "table", "entries", "origins", "held-out error", "source or runtime", "threads", "processor",
              "calibration", "spaces")]
-    for device in available_devices():
-        table = load_table(device)
+    for device, table in readable_tables().items():
         origins: dict[str, int] = {}
         for entry in table.entries.values():
             origins[entry.origin] = origins.get(entry.origin, 0) + 1
@@ -216,10 +215,7 @@ def cmd_latency_predict(args: argparse.Namespace) -> int:
                  f"search_spaces/ that contains it, then {table.fill_advice('YOUR_SPACE')}")
         raise NasError(f"table {table.device!r} has no entry for {len(missing)} of this arch's layers, e.g. "
                        f"{missing[0]!r}; {where}")
-    shares = ", ".join(f"{origin} {share * 100:.0f}%" for origin, share in sorted(table.breakdown(arch).items()))
-    from nas.latency.host import is_foreign
-    from nas.latency.table import error_text
+    from nas.latency.provenance import describe_prediction
 
-    bar = error_text(table.error_bar(arch, is_foreign(table)))
-    print(f"{table.predict(arch):.3f} ms {bar} on {table.device} ({shares})")
+    print(describe_prediction(table, arch))
     return 0

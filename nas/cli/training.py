@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from nas.cli.common import SEED_MAX, bounded
 from nas.errors import NasError
 
 
@@ -11,18 +12,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     """This group's commands and their options."""
     p = sub.add_parser("train", help="train one arch on CIFAR-10 (the evaluator the search uses)")
     p.add_argument("arch", help="arch string, arch YAML file or baseline name")
-    p.add_argument("--epochs", type=float, default=1.0, help="passes over the training subset (default 1)")
-    p.add_argument("--subset", type=int, default=10_000, help="training images (class-balanced); 0 = all")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--epochs", type=bounded(0.01, 1000, float), default=1.0, help="passes over the training subset (default 1)")
+    p.add_argument("--subset", type=bounded(0, 50_000), default=10_000, help="training images (class-balanced); 0 = all")
+    p.add_argument("--batch-size", type=bounded(1, 65_536), default=None,
                    help="default by run length, like the search's rungs: 32 up to 32,000 images seen (epochs x "
                         "subset), else 128")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=bounded(1e-9, 1e6, float), default=None,
                    help="peak learning rate; default by run length: 0.03 up to 32,000 images seen, else 0.1 "
                         "(short runs diverge at long-run rates; a diverged run stops and says so)")
-    p.add_argument("--resolution", type=int, default=None, help="override the arch's input resolution")
-    p.add_argument("--val-size", type=int, default=2_000, help="validation images held out of the training set")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, data order and augmentation (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--resolution", type=bounded(8, 1024), default=None, help="override the arch's input resolution")
+    p.add_argument("--val-size", type=bounded(10, 49_000), default=2_000, help="validation images held out of the training set")
+    p.add_argument("--seed", type=bounded(0, SEED_MAX), default=0,
+                   help="seed of the weights, data order and augmentation (default 0)")
+    p.add_argument("--threads", type=bounded(1, 1024), default=None, help="torch threads (default: all cores)")
     p.add_argument("--data", default=None, help="CIFAR-10 folder or archive (default: $NAS_DATA, then the cache); "
                                                "'synthetic' for the test set")
     p.add_argument("--no-download", action="store_true", help="never try to download CIFAR-10")

@@ -130,45 +130,79 @@ def fit_adapted(x: np.ndarray, y: np.ndarray, names: list[str]) -> AdaptedModel:
 
 MAX_NETWORK_MS = 600_000.0
 """No small CNN takes ten minutes for one image: a larger value is a unit error or a forged file."""
+MAX_MEASUREMENTS = 1_000
+"""Rows a measurements file may hold: the fit's leave-one-out error costs one fit per row and candidate feature set,
+and a device timed by hand gives tens of networks, not thousands."""
+MAX_MEASUREMENTS_BYTES = 2_000_000
+"""A measurements file larger than this is refused before it is parsed."""
+REPEAT_AGREEMENT = 0.03
+"""Two rows of one arch closer than this (relative) are averaged, the board runner's rule for two timings of one
+model (``AGREEMENT`` in :mod:`nas.latency.ortbench`); further apart, the file contradicts itself and is refused."""
+
+
+def _ms_value(value: object, where: str) -> float:
+    """A row's ms as a finite number in range; a boolean or a non-numeric text is refused (``float(True)`` is 1)."""
+    import math
+
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+        raise TableError(f"{where}: ms must be a number, got {value!r}")
+    try:
+        ms = float(value)  # a CSV cell is text
+    except (TypeError, ValueError):
+        raise TableError(f"{where}: ms must be a number, got {value!r}") from None
+    if not math.isfinite(ms) or not 0 < ms <= MAX_NETWORK_MS:
+        raise TableError(f"{where}: ms must be a finite number in (0, {MAX_NETWORK_MS:g}], got {value!r}")
+    return ms
 
 
 def read_measurements(path: str | Path) -> list[tuple[Arch, float]]:
     """Rows of (arch string or baseline name, ms) from CSV (columns ``arch``, ``ms``) or JSON (a list of objects with
-    those fields), validated whole: every failure is one :class:`TableError` naming the file and the row."""
+    those fields), validated whole: every failure is one :class:`TableError` naming the file and the row.
+
+    Bounded (:data:`MAX_MEASUREMENTS` rows, :data:`MAX_MEASUREMENTS_BYTES`); an arch given twice is averaged when
+    its values agree within :data:`REPEAT_AGREEMENT`, and refused otherwise (one network cannot take both)."""
     import csv
     import json
-    import math
 
     from nas.errors import NasError
     from nas.space import resolve_arch
 
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_MEASUREMENTS_BYTES:
+            raise TableError(f"{path}: {size:,} bytes is too large for a measurements file (at most "
+                             f"{MAX_MEASUREMENTS_BYTES:,}; about {MAX_MEASUREMENTS:,} networks)")
         text = path.read_text()
         rows = json.loads(text) if path.suffix == ".json" else list(csv.DictReader(text.splitlines()))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
         raise TableError(f"cannot read measurements {path}: {exc}") from None
     if not isinstance(rows, list):
         raise TableError(f"{path}: expected a list of {{arch, ms}} objects")
-    out = []
+    if len(rows) > MAX_MEASUREMENTS:
+        raise TableError(f"{path}: {len(rows):,} rows; a measurements file holds at most {MAX_MEASUREMENTS:,} networks "
+                         "(tens are enough to adapt a table)")
+    by_arch: dict[str, tuple[Arch, list[float], int]] = {}
     for number, row in enumerate(rows, start=1):
         where = f"{path}: row {number}"
         if not isinstance(row, dict) or "arch" not in row or "ms" not in row:
             raise TableError(f"{where}: needs the fields arch and ms")
+        ms = _ms_value(row["ms"], where)
+        if not isinstance(row["arch"], str):
+            raise TableError(f"{where}: arch must be an arch string or a baseline name, got {row['arch']!r:.60}")
         try:
-            ms = float(row["ms"])
-        except (TypeError, ValueError):
-            raise TableError(f"{where}: ms must be a number, got {row['ms']!r}") from None
-        if not math.isfinite(ms) or not 0 < ms <= MAX_NETWORK_MS:
-            raise TableError(f"{where}: ms must be a finite number in (0, {MAX_NETWORK_MS:g}], got {row['ms']!r}")
-        try:
-            arch = resolve_arch(str(row["arch"]))
+            arch = resolve_arch(row["arch"])
         except NasError as exc:
             raise TableError(f"{where}: unknown arch ({exc})") from None
-        out.append((arch, ms))
+        _, values, first = by_arch.setdefault(str(arch), (arch, [], number))
+        values.append(ms)
+        if max(values) / min(values) - 1 > REPEAT_AGREEMENT:
+            raise TableError(f"{where}: the same network as row {first} at {ms:g} ms where that row says {values[0]:g} ms "
+                             f"(more than {REPEAT_AGREEMENT:.0%} apart): time it again and keep one row")
+    out = [(arch, sum(values) / len(values)) for arch, values, _ in by_arch.values()]
     if len(out) < MIN_NETWORKS:
-        raise TableError(f"{path}: {len(out)} measured network(s); adapting needs at least {MIN_NETWORKS} (about 10 "
-                         "gives a useful error estimate)")
+        raise TableError(f"{path}: {len(out)} distinct measured network(s); adapting needs at least {MIN_NETWORKS} (about "
+                         "10 gives a useful error estimate)")
     return out
 
 

@@ -332,8 +332,10 @@ class _BundleRun:
         with open(os.path.join(bundle_dir, "manifest.json")) as handle:
             self.manifest = json.load(handle)
         self.entries = self.manifest["entries"]
-        self.results: dict[str, dict] = _partial_results(out_path, self.manifest["bundle_id"])
-        self.networks: dict[str, dict] = _partial_results(out_path, self.manifest["bundle_id"], "networks")
+        self.results: dict[str, dict] = _partial_results(out_path, self.manifest["bundle_id"], "results",
+                                                         self.entries)
+        self.networks: dict[str, dict] = _partial_results(out_path, self.manifest["bundle_id"], "networks",
+                                                          self.manifest.get("networks", {}))
         if self.results:
             print(f"runner: resuming, {len(self.results)} of {len(self.entries)} layers already measured",
                   file=sys.stderr)
@@ -378,10 +380,10 @@ class _BundleRun:
         started = time.time()
         for i, key in enumerate(second, 1):
             item = self.entries[key]
-            path = os.path.join(self.bundle_dir, item["file"])
+            self.checked(item)  # every timing's model is checked first: a file swapped meanwhile is refused
             self.results[key] = two_sweeps(self.results[key],
-                                           lambda factor, path=path, shape=item["input_shape"]: self.time(path, shape,
-                                                                                                          factor))
+                                           lambda factor, item=item: self.time(self.checked(item), item["input_shape"],
+                                                                               factor))
             self.save()
             elapsed = time.time() - started
             print(f"\r[{i}/{len(second)} sweep 2 of 2] {elapsed:6.0f}s elapsed, "
@@ -406,18 +408,59 @@ def _write_json(path: str, document: dict) -> None:
     os.replace(tmp, path)
 
 
-def _partial_results(out_path: str, bundle_id: str, part: str = "results") -> dict[str, dict]:
+def _partial_results(out_path: str, bundle_id: str, part: str = "results", keys: object = ()) -> dict[str, dict]:
     """What an interrupted run of this bundle measured (written after every layer), so a rerun goes on from there.
 
-    Why: a board run takes minutes to hours, and Ctrl-C at 159 of 760 layers used to lose all 159."""
+    Why: a board run takes minutes to hours, and an interrupt must not lose what was measured. The file is checked
+    as strictly as a results file is on import (every key of this bundle, every timing's fields finite numbers in
+    range): a damaged one stops the runner with one line saying to delete it, never a traceback or a silent mix."""
+    path = out_path + ".partial"
+    if not os.path.exists(path):
+        return {}
     try:
-        with open(out_path + ".partial") as handle:
+        with open(path) as handle:
             partial = json.load(handle)
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"runner: {path} is unreadable ({exc}); delete it to measure from the start") from None
+    if not isinstance(partial, dict) or not isinstance(partial.get(part, {}), dict):
+        raise SystemExit(f"runner: {path} is not this runner's partial results; delete it to measure from the start")
+    if partial.get("bundle_id") != bundle_id:
+        print(f"runner: {path} is of another bundle; measuring from the start", file=sys.stderr)
         return {}
-    if not isinstance(partial, dict) or partial.get("bundle_id") != bundle_id or not isinstance(partial.get(part), dict):
-        return {}
-    return dict(partial[part])
+    for key, timing in partial.get(part, {}).items():
+        problem = _timing_problem(timing)
+        if key not in keys or problem:
+            why = problem or "not a model of this bundle"
+            raise SystemExit(f"runner: {path}: {part} entry {key[:60]!r}: {why}; delete the file to measure from the "
+                             "start")
+    return dict(partial.get(part, {}))
+
+
+def _timing_problem(timing: object) -> str:
+    """What is wrong with one saved timing, or '': the rules ``nas latency import`` applies to a results file."""
+    import math
+
+    def number(value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if not isinstance(timing, dict):
+        return f"a timing must be an object with ms, spread and n, got {type(timing).__name__}"
+    if not number(timing.get("ms")) or not 0 < timing["ms"] <= 600_000:
+        return f"ms must be a finite number in (0, 600000], got {timing.get('ms')!r}"
+    if not number(timing.get("spread")) or not 0 <= timing["spread"] < 100:
+        return f"spread must be a finite number >= 0, got {timing.get('spread')!r}"
+    n = timing.get("n")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        return f"n must be a positive integer, got {n!r}"
+    for field in ("steady", "chunks"):
+        value = timing.get(field, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"{field} must be a whole number >= 0, got {value!r}"
+    measurements = timing.get("measurements", [timing["ms"]])
+    if not isinstance(measurements, list) or not 1 <= len(measurements) <= 3 \
+            or not all(number(v) and v > 0 for v in measurements):
+        return "measurements must be a list of 1-3 positive timings (the sweeps)"
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -294,9 +294,12 @@ class LatencyTable:
 # Loading
 
 
-def other_tables(skip: str) -> dict[str, LatencyTable]:
-    """Every readable table but ``skip``. A broken one is a warning, not an error: a search or an export only
-    shows these beside its own device's numbers, so a stray or truncated file must not stop it."""
+def readable_tables(skip: str | None = None) -> dict[str, LatencyTable]:
+    """Every readable table, user and shipped, but ``skip``; the one rule for a stray or broken file in either tables
+    folder (a ``notes.json``, a truncated table): a warning that names the file, and the others are used.
+
+    Why one rule: ``nas devices``, ``nas latency adapt`` and a search all list tables; one refusing what another
+    skips made a stray file stop some commands and not others."""
     import logging
 
     tables = {}
@@ -306,8 +309,14 @@ def other_tables(skip: str) -> dict[str, LatencyTable]:
         try:
             tables[device] = load_table(device)
         except NasError as exc:
-            logging.getLogger(__name__).warning("skipping latency table %s: %s", device, exc)
+            logging.getLogger(__name__).warning("skipping %s: not a usable latency table (%s)", table_path(device), exc)
     return tables
+
+
+def other_tables(skip: str) -> dict[str, LatencyTable]:
+    """Every readable table but ``skip`` (:func:`readable_tables`): a search or an export shows these beside its own
+    device's numbers."""
+    return readable_tables(skip)
 
 
 def load_table(device_or_path: str | Path) -> LatencyTable:

@@ -31,6 +31,9 @@ trains every sampled feasible candidate at rung 0; ``auto`` is naswot on the Opt
 on the Ray backend (Ray Tune screens by rung-0 training with ASHA) or with the tabular source (it looks up in
 seconds)."""
 RUNS_DIR = Path("runs")
+COUNT_RANGES = {"trials": (1, 10_000), "workers": (1, 1024), "threads": (1, 1024), "baseline_seeds": (1, 1000),
+                "finalist_seeds": (1, 1000), "eta": (2, 64), "screen_factor": (1, 100)}
+"""Every count a config may set, with its range (the command line's options have the same bounds)."""
 
 
 class ConfigError(NasError):
@@ -146,8 +149,6 @@ class SearchConfig:
         if self.screener != "none" and self.backend == "ray":
             raise ConfigError("--backend ray screens by rung-0 training on the cluster (ASHA), not by a cheap estimator: "
                               "add --screen none")
-        if self.screen_factor < 1:
-            raise ConfigError(f"screen_factor must be at least 1, got {self.screen_factor}")
         if isinstance(self.prescreen_pool, bool) or not isinstance(self.prescreen_pool, int) \
                 or not 0 <= self.prescreen_pool <= 1_000_000:
             raise ConfigError(f"prescreen_pool must be a whole number in [0, 1000000], got {self.prescreen_pool!r}")
@@ -157,17 +158,12 @@ class SearchConfig:
         if self.backend == "ray" and self.storage:
             raise ConfigError("--storage is the Optuna backend's study database; with --backend ray each trial is "
                               "recorded in the run's evaluations.jsonl (resume with --resume): drop --storage")
-        if self.trials < 1:
-            raise ConfigError(f"trials must be at least 1, got {self.trials}")
-        if self.workers < 1:
-            raise ConfigError(f"workers must be at least 1, got {self.workers}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be at least 1, got {self.threads}")
-        for option in ("baseline_seeds", "finalist_seeds"):
-            if getattr(self, option) < 1:
-                raise ConfigError(f"{option} must be at least 1, got {getattr(self, option)}")
-        if self.eta < 2:
-            raise ConfigError(f"eta must be at least 2, got {self.eta}")
+        for option, (low, high) in COUNT_RANGES.items():
+            value = getattr(self, option)
+            if value is None and option == "threads":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{option} must be a whole number from {low} to {high}, got {value!r}")
         if not self.fidelities:
             raise ConfigError("at least one rung is needed")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
@@ -204,7 +200,14 @@ class SearchConfig:
         return notes
 
     def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{(self.run_dir / STUDY_FILE).resolve()}"
+        """The user's storage, else the run folder's SQLite file, its path quoted (a ``?``, ``#`` or ``%`` in a
+        folder name would otherwise end the path and send the study elsewhere)."""
+        if self.storage:
+            return self.storage
+        from sqlalchemy.engine import URL
+
+        url = URL.create("sqlite", database=str((self.run_dir / STUDY_FILE).resolve()))
+        return url.render_as_string(hide_password=False)
 
     def save(self, path: Path | None = None) -> Path:
         from nas.fileio import atomic_write_text

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas.errors import NasError
-from nas.fileio import append_line, read_journal
+from nas.fileio import append_line, read_journal_lines
 from nas.stats import pooled_sd
 
 
@@ -39,14 +39,14 @@ class EvaluationJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.cache: dict[tuple[str, int, int], Evaluation] = {}
-        for number, record in enumerate(read_journal(path), start=1):
+        for number, record in read_journal_lines(path):
             try:
                 evaluation = Evaluation(**record)
             except TypeError:
                 continue  # a record of another shape (a torn line is already skipped)
             problem = malformed(evaluation)
             if problem:
-                raise NasError(f"{path}: record {number} is malformed ({problem}); delete that line and resume "
+                raise NasError(f"{path}: line {number} is malformed ({problem}); delete that line and resume "
                                "(its training is redone)")
             self.cache[evaluation.key] = evaluation
 
@@ -87,6 +87,9 @@ def malformed(e: Evaluation) -> str:
 
     if not isinstance(e.arch, str) or not isinstance(e.fidelity, str):
         return "arch and fidelity must be text"
+    problem = unparsable_arch(e.arch)
+    if problem:
+        return problem
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (e.rung, e.seed)):
         return f"rung and seed must be integers >= 0, got {e.rung!r} and {e.seed!r}"
     if not number(e.accuracy) or not 0 <= e.accuracy <= 1:
@@ -95,4 +98,16 @@ def malformed(e: Evaluation) -> str:
         return f"seconds must be a number >= 0, got {e.seconds!r}"
     if not isinstance(e.history, list) or not all(number(v) for v in e.history):
         return "history must be a list of numbers"
+    return ""
+
+
+def unparsable_arch(text: str) -> str:
+    """Why a journal's arch string does not parse, or '': checked when the journal is read, so that a resume names
+    the bad line before any work instead of failing after screening and rung 0 ran again."""
+    from nas.arch import parse_arch
+
+    try:
+        parse_arch(text)
+    except NasError as exc:
+        return f"arch {text[:60]!r} does not parse: {exc}"
     return ""

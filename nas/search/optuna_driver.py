@@ -63,7 +63,15 @@ def _check_sqlite_file(url: str) -> None:
     """An existing study file must be an SQLite database before anything opens it: SQLite would otherwise create
     its shared-memory file beside the damaged one and keep it locked by a connection that failed, so the
     study could not be started afresh after the file is moved away, in this process or another."""
-    path = Path(url.removeprefix("sqlite:///"))
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database
+    except Exception:  # noqa: BLE001 (a malformed URL is create_study's to report, in one line)
+        return
+    if not database:
+        return
+    path = Path(database)
     if path.is_file() and path.stat().st_size:
         with open(path, "rb") as handle:
             if handle.read(16) != b"SQLite format 3\x00":
@@ -124,9 +132,14 @@ def check_storage(url: str) -> None:
 
 
 def open_study(config: SearchConfig) -> optuna.Study:
+    from nas.search.study_record import adopt_sampler_study, sampler_study_name
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(storage=make_storage(config.storage_url()), study_name=config.name,
+        storage = make_storage(config.storage_url())
+        assert config.name is not None
+        adopt_sampler_study(storage, config.name)
+        study = optuna.create_study(storage=storage, study_name=sampler_study_name(config.name),
                                     directions=["maximize", "minimize"], sampler=make_sampler(config),
                                     load_if_exists=True)
         if study.trials:  # resuming: continue the random stream instead of replaying it from the seed

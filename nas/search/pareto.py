@@ -52,6 +52,13 @@ def pareto_front(points: Sequence[Point], noise: float = 0.0, merit: Mapping[str
     return front
 
 
+def ties_kept(front: Sequence[Point]) -> dict[str, list[str]]:
+    """For each front point, the faster front points that are more accurate: a plain Pareto front would drop it, the
+    noise-aware one keeps it because each of those differences is within the noise and the tie went its way (to the
+    higher merit). Shown beside the front, so that such a point does not look like a mistake."""
+    return {p.key: [q.key for q in front if q.latency_ms < p.latency_ms and q.accuracy > p.accuracy] for p in front}
+
+
 def front_best(points: Sequence[Point], noise: float = 0.0, merit: Mapping[str, float] | None = None) -> Point:
     """The most accurate point: of those within ``noise`` of the highest accuracy, the one of highest ``merit``
     (without it, the highest accuracy)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -99,14 +100,14 @@ class TrainingPool:
         the middle of handing it its start-up data leaves the worker printing an unpickling traceback after the
         command's one-line exit. The signal is delivered the moment the call returns.
         """
-        held = _hold_interrupts()
+        held = hold_interrupts()
         try:
             return self._executor.submit(_train_in_worker, arch_text, asdict(fidelity), seed,
                                          str(weights) if weights else None, test)
         except BrokenProcessPool:
             raise pool_error() from None
         finally:
-            _release_interrupts(held)
+            release_interrupts(held)
 
     def completed(self, futures: dict[Future, Any], desc: str = "",
                   show_progress: bool = False) -> Iterator[tuple[Any, dict[str, Any]]]:
@@ -128,11 +129,15 @@ class TrainingPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
+        deadline = time.monotonic() + 2.0  # an interrupted command ends within seconds (nas.cli)
         for process in processes:
-            process.join(timeout=10)
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            if process.is_alive():
+                process.kill()
 
 
-def _hold_interrupts() -> object:
+def hold_interrupts() -> object:
     import signal
 
     if not hasattr(signal, "pthread_sigmask"):
@@ -140,7 +145,7 @@ def _hold_interrupts() -> object:
     return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
-def _release_interrupts(previous: object) -> None:
+def release_interrupts(previous: object) -> None:
     import signal
 
     if previous is not None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from nas.errors import NasError
@@ -102,13 +104,18 @@ def sample_with_ray(config: SearchConfig, context: SearchContext) -> int:
     if config.address:
         _check_address(config.address)
     started_here = not ray.is_initialized()
+    scratch: list[str] = []  # temp folders of this run, removed at the end
     if started_here:
         try:
             if config.address:
                 ray.init(address=config.address, include_dashboard=False, log_to_driver=False)
             else:
-                ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
+                scratch.append(tempfile.mkdtemp(prefix="nas-ray-session-"))
+                with _loopback_only():
+                    ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False,
+                             _temp_dir=scratch[-1])
         except (ConnectionError, RuntimeError) as exc:
+            _remove(scratch)
             raise NasError(f"cannot start or join Ray ({config.address or 'local'}): {exc}") from None
     feasible_needed = config.trials - len({e.arch for e in context.journal.evaluations(0)})
     try:
@@ -126,6 +133,7 @@ def sample_with_ray(config: SearchConfig, context: SearchContext) -> int:
                                          table_json=context.oracle.table.to_json(), fidelity=fidelity.__dict__,
                                          budget_ms=context.oracle.budget_ms, seed=config.seed)
         storage = tempfile.mkdtemp(prefix="nas-ray-")
+        scratch.append(storage)
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": 1}),
             tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=config.workers),
@@ -142,6 +150,40 @@ def sample_with_ray(config: SearchConfig, context: SearchContext) -> int:
     finally:
         if started_here:
             ray.shutdown()
+        _remove(scratch)
+
+
+def _remove(folders: list[str]) -> None:
+    """Remove this run's temp folders (Ray's session files, Tune's trial folders): the run's record is its journal."""
+    import shutil
+
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _loopback_only() -> Iterator[None]:
+    """A local cluster that listens on the loopback interface only, not on every interface.
+
+    Why: a cluster this process starts serves this process alone, yet Ray binds its GCS, raylet and workers to the
+    node's network address, reachable from the network. Ray's own switch for single-machine clusters (the one it
+    sets on macOS and Windows) makes the node's address the loopback one; it is read from the environment by the
+    processes Ray starts and from ``ray_constants`` by this one. A multi-node cluster (``--address``) is untouched."""
+    import os
+
+    from ray._private import ray_constants
+
+    variable = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    before_env, before_flag = os.environ.get(variable), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[variable], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before_flag
+        if before_env is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = before_env
 
 
 def _enough_feasible(needed: int) -> Any:  # noqa: ANN401 (a tune.Stopper; Ray is imported only when used)

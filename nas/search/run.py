@@ -44,7 +44,7 @@ from nas.progress import Stages
 from nas.search.config import ConfigError, SearchConfig
 from nas.search.context import SearchContext, baseline_strings
 from nas.search.drivers import search_driver
-from nas.search.pareto import Point, front_best, hypervolume, nondominated_ranks, pareto_front
+from nas.search.pareto import Point, front_best, hypervolume, nondominated_ranks, pareto_front, ties_kept
 from nas.search.run_folder import RunFolder
 from nas.search.screening import best_screened, blended, stage_estimators
 from nas.space import available_baselines, resolve_arch
@@ -88,7 +88,11 @@ class SearchResult:
 
 
 def run_search(config: SearchConfig, resume: bool = False, show_progress: bool = True) -> SearchResult:
-    """Run (or resume) a search; every finished training survives an interruption."""
+    """Run (or resume) a search; every finished training survives an interruption.
+
+    A new run's folder is made by this call or the run is refused: a folder the tool did not make (a user's notes,
+    another tool's output) is never written into or deleted. If the new run ends before any work finished, the
+    files it made are removed again; finished work (a screening score, a training) is always kept for --resume."""
     config.validate()
     folder = RunFolder(config.run_dir)
     run_dir = folder.path
@@ -96,24 +100,62 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
         raise ConfigError(f"no run to resume at {run_dir} (no config.yaml there)")
     if not resume and folder.has_config():
         raise ConfigError(f"run {run_dir} already exists: resume it with --resume {config.name} or pick another --name")
+    if not resume and (run_dir.exists() or run_dir.is_symlink()):
+        raise ConfigError(f"{run_dir} exists but is no run of this tool (no config.yaml): a search makes its own "
+                          "folder; pick another --name, or move that folder away")
+    if resume:
+        folder.check_links()
     search_driver(config.backend).check(config)
     context = SearchContext(config)
     if context.evaluator.tabular is None:
         context.evaluator.data  # noqa: B018 (fail on missing data before creating anything)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with FolderLock(run_dir, ConfigError):
-        if not resume and folder.has_config():  # another process made it since the check above
+    if not resume:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir()  # not exist_ok: this process makes the folder, or another did and this run is refused
+        except FileExistsError:
             context.close()
-            raise ConfigError(f"run {run_dir} already exists: resume it with --resume {config.name} or pick another "
-                              "--name")
+            raise ConfigError(f"{run_dir} was made by another process meanwhile: pick another --name") from None
+    with FolderLock(run_dir, ConfigError):
         try:
             return _locked_search(config, context, show_progress)
         except BaseException:
-            if not resume and not folder.journal_path.exists():  # nothing was trained: leave no junk
-                import shutil
-
-                shutil.rmtree(run_dir, ignore_errors=True)
+            if not resume:
+                remove_unfinished_run(folder)
             raise
+
+
+RUN_FILES = ("config.yaml", "search.log", "study.db", "study.db-wal", "study.db-shm", "study.db-journal",
+             "evaluations.jsonl", "screening.jsonl", ".lock")
+"""What a new run writes before its first finished work: all :func:`remove_unfinished_run` may remove."""
+
+
+def remove_unfinished_run(folder: RunFolder) -> None:
+    """Remove a new run that finished nothing: only the files a run writes (:data:`RUN_FILES`), then the folder if
+    that empties it. A run with a finished screening score or training is kept whole, to be resumed.
+
+    Interrupts are held back meanwhile: a second Ctrl-C must not leave half a cleanup (config.yaml, what makes the
+    folder resumable, goes last)."""
+    from nas.fileio import read_journal
+    from nas.search.pool import hold_interrupts, release_interrupts
+
+    if read_journal(folder.journal_path) or read_journal(folder.screening_path):
+        return
+    held = hold_interrupts()
+    try:
+        for name in sorted(RUN_FILES, key=lambda n: n == "config.yaml"):
+            path = folder.path / name
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+        for weights in (folder.path / "weights").glob("*.pt"):
+            weights.unlink(missing_ok=True)
+        for empty in (folder.path / "weights", folder.path):
+            try:
+                empty.rmdir()  # only if empty: anything else in it is not this run's to delete
+            except OSError:
+                pass
+    finally:
+        release_interrupts(held)
 
 
 def _locked_search(config: SearchConfig, context: SearchContext, show_progress: bool) -> SearchResult:
@@ -330,6 +372,8 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
     context.folder.write_trials(buffer.getvalue())
     top = len(context.config.fidelities) - 1
     points = [Point(str(c.arch), c.accuracy[0], c.latency_ms) for c in result.candidates]
+    tied = ties_kept([Point(c.arch.id, c.accuracy[top], c.latency_ms) for c in result.front])
+    best_id = result.best.arch.id if result.best else None
     document = {
         "run": result.config.name, "space": result.config.space, "device": result.config.device,
         "budget_ms": context.oracle.budget_ms, "fastest_in_space_ms": context.oracle.fastest_ms,
@@ -342,10 +386,48 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
                    "accuracies": [c.samples[top][seed] for seed in sorted(c.samples[top])], "latency_ms": c.latency_ms,
                    "latency_ms_by_device": context.oracle.latencies(c.arch), **_cost(c.arch),
                    "latency_sources": context.oracle.table.breakdown(c.arch),
-                   "latency_error_bar_ms": context.oracle.error_bar(c.arch)}
+                   "latency_error_bar_ms": context.oracle.error_bar(c.arch),
+                   "finalist": c.arch.id == best_id, "tied_with": tied[c.arch.id]}
                   for c in result.front],
+        "tie_rule": tie_rule(context), "verdict": _verdict(result),
         "baseline": result.baseline, "candidates": len(result.candidates), "infeasible_rejected": result.infeasible,
         "seconds": result.seconds, "training_seconds": result.training_seconds,
         "overhead_fraction": max(0.0, 1 - result.training_seconds / result.seconds) if result.seconds else 0.0,
     }
     context.folder.write_pareto(document)
+    write_study_record(result, context)
+
+
+def tie_rule(context: SearchContext) -> str:
+    """How the run breaks a tie within the seed noise, in words every output uses (console, pareto.json, report)."""
+    if context.screening is not None and context.config.screen_weight:
+        return f"accuracies within the seed noise are ties, which go to the higher {context.screening.name} score"
+    return "accuracies within the seed noise are ties, which go to the lower latency"
+
+
+def _verdict(result: SearchResult) -> dict[str, Any] | None:
+    """The finalist against the baseline (means over seeds, judged against the gap's seed noise), or None."""
+    if result.best is None or result.baseline is None:
+        return None
+    from nas.search.pareto import compare_to_baseline
+
+    top = max(result.best.samples)
+    return compare_to_baseline(list(result.best.samples[top].values()), result.baseline["accuracies"], result.noise)
+
+
+def write_study_record(result: SearchResult, context: SearchContext) -> None:
+    """The run's record study in its storage (:mod:`nas.search.study_record`); a storage that cannot be written is
+    one line, and pareto.json and trials.csv are already written."""
+    import optuna
+
+    from nas.search.optuna_driver import make_storage
+    from nas.search.study_record import write_record
+
+    url = result.config.storage_url()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        write_record(result, context, make_storage(url))
+    except (optuna.exceptions.StorageInternalError, OSError) as exc:
+        cause = str(getattr(exc, "__cause__", None) or exc).splitlines()[0]
+        raise ConfigError(f"cannot write the study {url} ({cause}); pareto.json and trials.csv are written, and "
+                          f"--resume {result.config.name} writes the study again") from None

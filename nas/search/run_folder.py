@@ -10,8 +10,9 @@
     runs/NAME/weights/            top-rung weights, ID_rRUNG_sSEED.pt
     runs/NAME/search.log, report.html, pareto.png
 
-Why one owner: search, confirm, export, report and the CLI all read these files, and each used to spell the
-names and the "is this a finished run?" check itself.
+Why one owner: search, confirm, export, report and the CLI all read and write these files, and the rules that keep
+a run safe live here once: the names, the "is this a finished run?" check, and the refusal of a symbolic link that
+leads out of the folder (:meth:`RunFolder.check_links`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from nas.arch import Arch
 from nas.errors import NasError
-from nas.fileio import atomic_write_text, read_json_object
+from nas.fileio import atomic_write_text, escaping_link, read_json_object
 from nas.search.config import STUDY_FILE, SearchConfig
 from nas.search.journal import EvaluationJournal
 
@@ -93,10 +94,20 @@ class RunFolder:
         return self.config_path.is_file()
 
     def require_finished(self, advice: str = "") -> None:
-        """One error line unless the search finished here (config.yaml and pareto.json exist)."""
+        """One error line unless the search finished here (config.yaml and pareto.json exist) and the folder holds no
+        link out of it."""
         if not self.has_config() or not self.pareto_path.is_file():
             raise NasError(f"{self.path} is not a finished search run (needs config.yaml and pareto.json)"
                            + (f"; {advice}" if advice else ""))
+        self.check_links()
+
+    def check_links(self) -> None:
+        """One error line if a symbolic link in the run folder leads out of it: every command that writes into a run
+        checks this before it writes anything, so a planted link never redirects the tool's writes."""
+        link = escaping_link(self.path)
+        if link is not None:
+            raise NasError(f"{link} is a symbolic link out of the run folder ({link.readlink()}); the tool writes only "
+                           "inside a run: remove the link (or copy what it points to into the run) and run again")
 
     # -- readers --------------------------------------------------------------------------------
     def config(self) -> SearchConfig:
@@ -106,7 +117,14 @@ class RunFolder:
         return EvaluationJournal(self.journal_path)
 
     def pareto(self, required: tuple[str, ...] = ("front",)) -> dict[str, Any]:
-        return read_json_object(self.pareto_path, NasError, required)
+        """pareto.json, its fields checked for type (a hand-edited file is one error line naming the field)."""
+        from nas.search.pareto_schema import check_pareto
+
+        document = read_json_object(self.pareto_path, NasError, required)
+        problem = check_pareto(document)
+        if problem:
+            raise NasError(f"{self.pareto_path}: {problem}; rerun the search with --resume {self.name} to rewrite it")
+        return document
 
     def trials(self) -> list[dict[str, str]]:
         """trials.csv as rows of text (one error line when it is missing or unreadable)."""

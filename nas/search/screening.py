@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from nas.arch import Arch
 from nas.data import Dataset
 from nas.errors import NasError
-from nas.fileio import append_line, read_journal
+from nas.fileio import append_line, read_journal_lines
 from nas.search.pareto import Point, nondominated_ranks
 from nas.stats import mid_rank_percentile
 
@@ -49,14 +49,20 @@ class ScreeningJournal:
         self._load()
 
     def _load(self) -> None:
-        for number, record in enumerate(read_journal(self.path), start=1):
+        from nas.search.journal import unparsable_arch
+
+        for number, record in read_journal_lines(self.path):
             value = record.get("value")
             if record.get("estimator") != self.name or not isinstance(record.get("arch"), str):
-                raise NasError(f"{self.path}: record {number} is not a {self.name} score of an arch; delete that line "
+                raise NasError(f"{self.path}: line {number} is not a {self.name} score of an arch; delete that line "
                                "and resume (it is scored again)")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise NasError(f"{self.path}: record {number} has no finite score ({value!r}); delete that line and "
+                raise NasError(f"{self.path}: line {number} has no finite score ({value!r}); delete that line and "
                                "resume (it is scored again)")
+            problem = unparsable_arch(record["arch"])
+            if problem:
+                raise NasError(f"{self.path}: line {number}: {problem}; delete that line and resume (it is scored "
+                               "again)")
             self.scores[record["arch"]] = float(value)
 
     def score(self, archs: Sequence[Arch]) -> list[float]:
@@ -122,8 +128,10 @@ def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
     top = len(config.rungs) - 1
     screen = config.screener
 
+    space = Path(config.space).stem
+
     def ranks(name: str) -> str:
-        return describe(name) if default_rungs or not name.startswith(("rung", "blend")) else \
+        return describe(name, space) if default_rungs or not name.startswith(("rung", "blend")) else \
             "ranking not measured for these rungs"
 
     if config.accuracy == "tabular":
