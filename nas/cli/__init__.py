@@ -124,6 +124,7 @@ def _raise_swallowed_interrupts_again() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    parser.words = list(argv) if argv is not None else None  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
     console = logging.StreamHandler()
     console.setLevel(logging.INFO if args.verbose else logging.WARNING)

@@ -12,8 +12,46 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line (the default prints the whole usage)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.stderr.write(f"{self.prog}: error: {message}{self._suggestion(message)} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+    def _suggestion(self, message: str) -> str:
+        """' (did you mean --device?)' for a mistyped option, from every option of this parser and its commands."""
+        import difflib
+
+        if "unrecognized arguments:" not in message:
+            return ""
+        typed = [word for word in message.split(":", 1)[1].split() if word.startswith("--")]
+        known = sorted(self._command(sys.argv[1:] if self.words is None else self.words)._option_strings())
+        for word in typed:
+            close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1, cutoff=0.75)
+            if close:
+                return f" (did you mean {close[0]}?)"
+        return ""
+
+    words: Sequence[str] | None = None
+    """The command line being parsed (set by ``nas.cli.main``; else ``sys.argv``), to find the command it names."""
+
+    def _command(self, words: Sequence[str]) -> OneLineParser:
+        """The deepest command the words name (``nas latency predict``), whose options a suggestion is drawn from."""
+        for action in self._actions:
+            choices = getattr(action, "choices", None)
+            if isinstance(choices, dict):
+                for position, word in enumerate(words):
+                    sub = choices.get(word)
+                    if isinstance(sub, OneLineParser):
+                        return sub._command(words[position + 1:])
+        return self
+
+    def _option_strings(self) -> set[str]:
+        options: set[str] = set()
+        for action in self._actions:
+            options.update(o for o in action.option_strings if o.startswith("--"))
+            choices = getattr(action, "choices", None)
+            for sub in choices.values() if isinstance(choices, dict) else ():
+                if isinstance(sub, OneLineParser):
+                    options |= sub._option_strings()
+        return options
 
 
 def print_table(rows: Sequence[Sequence[str]], file: TextIO | None = None) -> None:

@@ -13,6 +13,8 @@ from nas.latency.runtimes import RUNTIMES
 def register(sub: argparse._SubParsersAction) -> None:
     """This group's commands and their options."""
     p = sub.add_parser("devices", help="the latency tables and where their numbers come from")
+    p.add_argument("device", nargs="?", default=None, help="one table: every detail of it, a line each")
+    p.add_argument("--long", action="store_true", help="every column (wide); the default fits 100 columns")
     p.set_defaults(handler=cmd_devices)
 
     lat = sub.add_parser("latency", help="build, validate, bundle and import latency tables").add_subparsers(
@@ -66,25 +68,51 @@ def _register_host_commands(lat: argparse._SubParsersAction) -> None:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from nas.latency.table import readable_tables, table_home, user_tables_dir
+    from nas.latency.table import load_table, readable_tables, user_tables_dir
 
-    rows = [("device", "table", "entries", "origins", "held-out error", "source or runtime", "threads", "processor",
-             "calibration", "spaces")]
+    if args.device:
+        for label, value in _device_details(args.device, load_table(args.device)):
+            print(f"{label + ':':<19} {value}")
+        return 0
+    rows = [("device", "table", "entries", "held-out error", "source or runtime")]
+    long_rows = [("device", "table", "entries", "origins", "held-out error", "source or runtime", "threads", "processor",
+                  "calibration", "spaces")]
     for device, table in readable_tables().items():
-        origins: dict[str, int] = {}
-        for entry in table.entries.values():
-            origins[entry.origin] = origins.get(entry.origin, 0) + 1
-        scale, offset = table.calibration
-        meta = table.meta
-        rows.append((device, table_home(device), str(len(table.entries)),
-                     " ".join(f"{k}:{v}" for k, v in sorted(origins.items())), table.heldout_summary(),
-                     str(meta.get("source", f"{meta.get('runtime')} {meta.get('runtime_version', '')}")).split(":")[0],
-                     str(meta.get("threads")),
-                     str(meta.get("processor", meta.get("device_description", ""))), f"x{scale:.3f} {offset:+.3f}ms",
-                     ",".join(meta.get("spaces", []))))
-    print_table(rows)
-    print(f"user tables (built, fitted, adapted or imported here; they shadow shipped ones): {user_tables_dir()}")
+        details = dict(_device_details(device, table))
+        error = details["held-out error"].replace(" within 10%", " <10%").replace(" nets held out", " held out")
+        rows.append((device, details["table"], details["entries"], _short(error, 36),
+                     _short(details["source or runtime"], 24)))
+        long_rows.append((device, details["table"], details["entries"], details["origins"], details["held-out error"],
+                          details["source or runtime"], details["threads"], details["processor"],
+                          details["calibration"], details["spaces"]))
+    print_table(long_rows if args.long else rows)
+    if not args.long:
+        print("details: nas devices NAME, or every column: nas devices --long")
+    print(f"user tables (they shadow shipped ones): {user_tables_dir()}")
     return 0
+
+
+def _device_details(device: str, table: object) -> list[tuple[str, str]]:
+    """What ``nas devices`` shows of one table, label and text."""
+    from nas.latency.table import table_home
+
+    origins: dict[str, int] = {}
+    for entry in table.entries.values():  # type: ignore[attr-defined]
+        origins[entry.origin] = origins.get(entry.origin, 0) + 1
+    scale, offset = table.calibration  # type: ignore[attr-defined]
+    meta = table.meta  # type: ignore[attr-defined]
+    return [("table", table_home(device)), ("entries", str(len(table.entries))),  # type: ignore[attr-defined]
+            ("origins", " ".join(f"{k}:{v}" for k, v in sorted(origins.items()))),
+            ("held-out error", table.heldout_summary()),  # type: ignore[attr-defined]
+            ("source or runtime",
+             str(meta.get("source", f"{meta.get('runtime')} {meta.get('runtime_version', '')}")).split(":")[0].strip()),
+            ("threads", str(meta.get("threads"))),
+            ("processor", str(meta.get("processor", meta.get("device_description", "")))),
+            ("calibration", f"x{scale:.3f} {offset:+.3f}ms"), ("spaces", ",".join(meta.get("spaces", [])))]
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def cmd_latency_build(args: argparse.Namespace) -> int:

@@ -134,8 +134,7 @@ def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
         return describe(name, space) if default_rungs or not name.startswith(("rung", "blend")) else \
             "ranking not measured for these rungs"
 
-    if config.accuracy == "tabular":
-        return [{"stage": "every stage", "estimator": "tabular", "ranks": "the ground truth itself (looked up)"}]
+    tabular = config.accuracy == "tabular"
     stages = []
     if screen != "none" and config.prescreen_pool:
         stages.append({"stage": f"choose {config.screened} to screen from {config.prescreen_pool} random feasible "
@@ -160,4 +159,16 @@ def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
     stages.append({"stage": "judge the front (and the baseline)", "estimator": f"rung{top}",
                    "what": f"rung-{top} trained accuracy, the finalist by the mean of {config.finalist_seeds} seeds"
                            + ties, "ranks": ranks(f"rung{top}")})
-    return stages
+    return [_looked_up(stage) for stage in stages] if tabular else stages
+
+
+def _looked_up(stage: dict[str, Any]) -> dict[str, Any]:
+    """A stage of a tabular run: a trained accuracy there is the table's (the ground truth), every other signal
+    (the pre-screen's MACs, the screen's score) is the one named, as in a trained run."""
+    if not stage["estimator"].startswith(("rung", "blend")):
+        return stage
+    what = stage.get("what", "").replace("trained accuracy", "accuracy looked up in the table")
+    ranks = "the ground truth itself (looked up)" if stage["estimator"].startswith("rung") else \
+        "a blend with the ground truth (looked up); not measured"
+    return {**stage, "estimator": "tabular" if stage["estimator"].startswith("rung") else stage["estimator"],
+            "what": what, "ranks": ranks}
