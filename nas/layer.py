@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from nas.errors import ArchError
 
-ACTIVATIONS = ("relu", "relu6", "hswish", "linear")
-"""``linear``: no activation (e.g. the 1x1 conv + BN that stands in for identity where a layer strides)."""
+ACTIVATIONS = ("relu", "relu6", "hswish", "swish", "linear")
+"""``linear``: no activation (e.g. the 1x1 conv + BN that stands in for identity where a layer strides);
+``swish``: x * sigmoid(x), SiLU (EfficientNet, MnasNet-A1's successors)."""
 DEFAULT_ACT = "relu"
 SE_RATIO = 0.25
 """Squeeze-excite bottleneck width as a share of the width it gates (MobileNetV3, GhostNet)."""
@@ -56,6 +57,9 @@ class Layer:
     hidden: int = 0
     classes: int = 0
     groups: int = 1
+    options: tuple[tuple[str, float], ...] = ()
+    """A block type's own hyper-parameters beyond the common ones (:class:`nas.blocks.base.BlockOption`), as
+    (token, value) in the type's order; none by default, so every key without them is unchanged."""
 
     @property
     def hw_out(self) -> int:
@@ -83,11 +87,16 @@ class Layer:
         if not self.mid:
             return f"{name}|k{self.kernel}|cin{self.cin}|cout{self.cout}|s{self.stride}|hw{self.hw}|{self.act}"
         se = f"|se{self.se}" if self.se else ""
+        options = "".join(f"|{token}{format_number(value)}" for token, value in self.options)
         return (f"{name}|k{self.kernel}|cin{self.cin}|mid{self.mid}{se}|cout{self.cout}"
-                f"|s{self.stride}|hw{self.hw}|{self.act}")
+                f"|s{self.stride}|hw{self.hw}{options}|{self.act}")
 
 
 _KEY_FIELD = re.compile(r"^(k|cin|mid|se|cout|s|hw|fc|nc)(\d+)$")
+_OPTION_FIELD = re.compile(r"^([a-z]+?)(\d+(?:\.\d+)?)$")
+RESERVED_TOKENS = frozenset({"k", "cin", "mid", "se", "cout", "s", "hw", "fc", "nc", "e", "c", "g", "r", "w", "n", "d",
+                             "f"})
+"""Field names of arch tokens and keys: a block option may not take one (its token would be read as that field)."""
 _KEY_NAMES = {"k": "kernel", "cin": "cin", "mid": "mid", "se": "se", "cout": "cout", "s": "stride", "hw": "hw",
               "fc": "hidden", "nc": "classes"}
 
@@ -107,13 +116,18 @@ def layer_from_key(key: str) -> Layer:
         raise ArchError(f"not a layer key: {key!r}")
     kind, groups = match.group(1), int(match.group(3) or 1)
     values: dict[str, int] = {}
+    options: list[tuple[str, float]] = []
     for part in middle:
         field_match = _KEY_FIELD.match(part)
-        if field_match is None:
+        if field_match is not None:
+            values[_KEY_NAMES[field_match.group(1)]] = int(field_match.group(2))
+            continue
+        option_match = _OPTION_FIELD.match(part)
+        if option_match is None:
             raise ArchError(f"layer key {key!r}: cannot read {part!r}")
-        values[_KEY_NAMES[field_match.group(1)]] = int(field_match.group(2))
+        options.append((option_match.group(1), float(option_match.group(2))))
     try:
-        layer = Layer(kind=kind, act=act, groups=groups, **values)
+        layer = Layer(kind=kind, act=act, groups=groups, options=tuple(options), **values)
     except TypeError as exc:
         raise ArchError(f"layer key {key!r}: {exc}") from None
     if layer.key != key:

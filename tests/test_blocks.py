@@ -27,6 +27,32 @@ CASES = [
 ]
 
 
+def _registry_cases() -> list[tuple]:
+    """Every registered block type, resolved by its own rule in both strides, with and without SE where it has it:
+    a new block is tested by this file without being listed in it."""
+    from nas.arch import BlockSpec
+    from nas.errors import ArchError
+
+    cases = []
+    for name, block in BLOCKS.items():
+        for stride in (1, 2):
+            for se in (False, True) if block.se_variant else (False,):
+                for cin, cout in ((24, 24), (16, 32)):
+                    try:
+                        layer = block.resolve(BlockSpec(name, 3, 4, cout, stride, se), cin, cout, 16, 8, name)
+                    except ArchError:
+                        continue  # a shape this type does not take (e.g. a stride-1 ShuffleNet unit that widens)
+                    cases.append((name, layer.cin, layer.mid, layer.cout, 3, stride, layer.se))
+    return cases
+
+
+CASES += _registry_cases()
+
+
+def test_every_registered_block_is_among_the_cases() -> None:
+    assert {case[0] for case in CASES} == set(BLOCKS)
+
+
 @pytest.mark.parametrize("kind,cin,mid,cout,kernel,stride,se", CASES)
 def test_block_forward_backward(kind: str, cin: int, mid: int, cout: int, kernel: int, stride: int, se: int) -> None:
     layer = Layer(kind, cin, cout, 16, kernel, stride, mid, se)

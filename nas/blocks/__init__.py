@@ -11,12 +11,26 @@ import importlib
 
 from nas.blocks.base import BlockType
 from nas.errors import ArchError
+from nas.layer import ACTIVATIONS, RESERVED_TOKENS
 
-REGISTERED = ("ir", "ghost", "shuffle", "ds", "conv", "fused")
+REGISTERED = ("ir", "ghost", "shuffle", "ds", "conv", "fused", "mb")
 """The block modules of this package, in the order help texts list them."""
 
 BLOCKS: dict[str, BlockType] = {
     block.name: block for block in (importlib.import_module(f"nas.blocks.{name}").BLOCK for name in REGISTERED)}
+
+
+def check_option_tokens(blocks: dict[str, BlockType]) -> None:
+    """An option token that is a field's name (``k``, ``cin``, ...) would be read as that field: refused."""
+    for block in blocks.values():
+        clash = [o.token for o in block.options if o.token in RESERVED_TOKENS or not o.token.isalpha()
+                 or any(act.startswith(o.token) and act[len(o.token):].isdigit() for act in ACTIVATIONS)]
+        if clash:
+            raise ArchError(f"block type {block.name!r}: option token(s) {clash} are field names of arch tokens or "
+                            "keys, or not letters; choose other tokens")
+
+
+check_option_tokens(BLOCKS)
 
 
 def block_type(name: str) -> BlockType:

@@ -36,6 +36,32 @@ class Spec(Protocol):
     se: bool
     act: str
     groups: int
+    options: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class BlockOption:
+    """A hyper-parameter one block type has beyond the common ones (kernel, expansion, channels, stride, SE, act,
+    groups): its token in arch strings and table keys (``sr0.25``), its default (left out of strings and keys, so
+    archs and keys without it are unchanged) and its range.
+
+    Why declared by the type: a block with a new hyper-parameter (EfficientNet's SE ratio on the block's input,
+    a dilation) is then one file; the arch grammar, the keys and the cost model read the declaration."""
+
+    token: str
+    help: str
+    default: float
+    low: float
+    high: float
+    integer: bool = False
+
+    def check(self, value: object, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= value <= self.high \
+                or (self.integer and not float(value).is_integer()):
+            kind = "a whole number" if self.integer else "a number"
+            raise ArchError(f"{where}: option {self.token} must be {kind} in [{self.low:g}, {self.high:g}], "
+                            f"got {value!r}")
+        return float(value)
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,15 @@ class BlockType(ABC):
     """Whether ``{name}_se`` exists (squeeze-excite on the inner width)."""
     grouped: ClassVar[bool] = False
     """Whether the 1x1 convs may be grouped (``_g2``)."""
+    options: ClassVar[tuple[BlockOption, ...]] = ()
+    """The type's own hyper-parameters, in the order their tokens are written (:class:`BlockOption`)."""
+
+    def option(self, spec_or_layer: Spec | Layer, token: str) -> float:
+        """The value of option ``token`` in a spec or a resolved layer (its default where not given)."""
+        given = dict(spec_or_layer.options)
+        if token in given:
+            return given[token]
+        return next(o.default for o in self.options if o.token == token)
 
     def check(self, spec: Spec) -> None:  # noqa: B027  (a hook: most types have no rule beyond the common ones)
         """Rules beyond the common ones; raises :class:`ArchError`."""
@@ -103,7 +138,8 @@ class BlockType(ABC):
         se = make_divisible(mid * SE_RATIO, divisor) if spec.se else 0
         if spec.groups > 1 and (cin % spec.groups or mid % spec.groups or cout % spec.groups):
             raise ArchError(f"{where}: widths {cin}/{mid}/{cout} are not divisible by groups={spec.groups}")
-        return Layer(spec.type, cin, cout, hw, spec.kernel, spec.stride, mid, se, spec.act, groups=spec.groups)
+        return Layer(spec.type, cin, cout, hw, spec.kernel, spec.stride, mid, se, spec.act, groups=spec.groups,
+                     options=spec.options)
 
     def canonical(self, spec: Spec, cin: int, cout: int, kernels: Sequence[int]) -> Spec:
         """The one spelling of ``spec`` in a slot whose stage offers ``kernels``.

@@ -15,10 +15,10 @@ from nas.layer import Layer
 
 
 def activation(name: str | None) -> nn.Module:
-    """``relu`` / ``relu6`` / ``hswish`` / ``linear`` or ``None`` (identity)."""
+    """``relu`` / ``relu6`` / ``hswish`` / ``swish`` / ``linear`` or ``None`` (identity)."""
     if name is None or name == "linear":
         return nn.Identity()
-    return {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish}[name](inplace=True)
+    return {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "swish": nn.SiLU}[name](inplace=True)
 
 
 class ConvBNAct(nn.Module):

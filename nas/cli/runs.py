@@ -108,13 +108,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     for note in config.override(options, resume):
         print(note, file=sys.stderr)
     set_threads(config.threads)
+    result = run_search(config, resume=resume)
+    _print_result(result)
     if config.accuracy == "tabular" and config.screener == "none":
         print("note: this tabular search trains nothing and screens nothing: the sampler proposes every candidate and "
               "the table judges it, which is not the default algorithm (no capacity pre-screen, no screen); to look up "
               "the default algorithm's choices, add --screen naswot (needs CIFAR-10 images) or --screen macs",
               file=sys.stderr)
-    result = run_search(config, resume=resume)
-    _print_result(result)
     return 0
 
 
