@@ -12,6 +12,7 @@ from nas.accuracy.combined import FittedModel, RankEnsemble
 from nas.accuracy.nas_bench_macro import code_to_arch
 from nas.accuracy.zero_cost import grad_norm, jacov, naswot, snip, synflow
 from nas.data import synthetic_cifar
+from nas.errors import NasError
 from nas.space import load_space
 
 
@@ -59,9 +60,9 @@ def test_every_registered_estimator_scores_with_its_fidelity() -> None:
         assert math.isfinite(score.value) and score.fidelity.startswith(estimator.cost) and score.seconds >= 0
     assert make_estimator("macs").score(large).value > make_estimator("macs").score(small).value
     assert make_estimator("tabular").score(large).value > make_estimator("tabular").score(small).value
-    with pytest.raises(ValueError, match="unknown estimator"):
+    with pytest.raises(NasError, match="unknown estimator"):
         make_estimator("oracle")
-    with pytest.raises(ValueError, match="needs CIFAR-10"):
+    with pytest.raises(NasError, match="needs CIFAR-10"):
         make_estimator("naswot")
 
 

@@ -1,66 +1,34 @@
 """Accuracy estimators behind one interface (:class:`~nas.accuracy.estimator.Estimator`), by name.
 
-| name | cost | what |
-| --- | --- | --- |
-| ``macs``, ``params`` | free | counts from the arch |
-| ``naswot``, ``synflow``, ``grad_norm``, ``snip``, ``jacov`` | zero-cost | untrained-net proxies on a fixed minibatch |
-| ``rung0``, ``rung1`` | training | the default search's rungs (``nas.train.DEFAULT_RUNGS``) |
-| ``tabular`` | tabular | NAS-Bench-Macro's published 50-epoch accuracy |
-
-Combinations (:mod:`nas.accuracy.combined`) are built from these. Add an estimator: a class with
-``name``, ``cost`` and ``score(arch)`` in its own module, and one line in :func:`make_estimator`.
+The estimators, their costs and capabilities are in the registry (:mod:`nas.accuracy.registry`), from which the
+search's choices, its help and the README's table are generated. Combinations (:mod:`nas.accuracy.combined`) are
+built from these. Importing this package needs no torch: estimators that use it import it when they are made.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import Any
 
 from nas.accuracy.estimator import COSTS, Estimator, Score
+from nas.accuracy.registry import ESTIMATORS, EstimatorEntry, estimator_entry, names_by_cost, screening_names
 
-FREE = ("macs", "params")
-ZERO_COST = ("naswot", "synflow", "grad_norm", "snip", "jacov")
-TRAINING = ("rung0", "rung1")
-ESTIMATORS = (*FREE, *ZERO_COST, *TRAINING, "tabular")
-PROXY_BATCH = 64
-
-
-def proxy_batch(data, size: int = PROXY_BATCH, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
-    """A class-balanced minibatch of training images, normalised at 32 px, the same for every arch."""
-    from nas.train import balanced_indices, to_input
-
-    index = balanced_indices(data.train_y, size, np.random.default_rng(seed))
-    images = torch.from_numpy(np.ascontiguousarray(data.train_x[index]))
-    return to_input(images, images.shape[-1]).contiguous(), torch.from_numpy(data.train_y[index]).long()
+FREE = names_by_cost("free")
+ZERO_COST = names_by_cost("zero-cost")
+TRAINING = names_by_cost("training")
 
 
-def make_estimator(name: str, data=None, seed: int = 0) -> Estimator:  # noqa: ANN001 (Dataset, torch-backed)
-    """The estimator called ``name``; zero-cost and training ones need ``data`` (a CIFAR-10 Dataset)."""
-    if name == "macs":
-        from nas.accuracy.counts import MacsEstimator
-
-        return MacsEstimator()
-    if name == "params":
-        from nas.accuracy.counts import ParamsEstimator
-
-        return ParamsEstimator()
-    if name == "tabular":
-        from nas.accuracy.tabular import TabularEstimator
-
-        return TabularEstimator()
-    if name not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
-    if data is None:
-        raise ValueError(f"estimator {name!r} needs CIFAR-10 data")
-    if name in ZERO_COST:
-        from nas.accuracy.zero_cost import ZeroCostEstimator
-
-        images, labels = proxy_batch(data, seed=seed)
-        return ZeroCostEstimator(name, images, labels, seed)
-    from nas.accuracy.trained import TrainedEstimator
-    from nas.train import DEFAULT_RUNGS
-
-    return TrainedEstimator(name, data, DEFAULT_RUNGS[TRAINING.index(name)], seed)
+def make_estimator(name: str, data: Any = None, seed: int = 0) -> Estimator:  # noqa: ANN401 (Dataset, torch-backed)
+    """The estimator called ``name`` (:data:`ESTIMATORS`); those that need it take ``data`` (a CIFAR-10 Dataset)."""
+    return estimator_entry(name).make(data, seed)
 
 
-__all__ = ["COSTS", "ESTIMATORS", "Estimator", "Score", "make_estimator", "proxy_batch"]
+def proxy_batch(data: Any, size: int | None = None, seed: int = 0) -> Any:  # noqa: ANN401 (torch tensors)
+    """A class-balanced minibatch of training images (:func:`nas.accuracy.zero_cost.proxy_batch`)."""
+    from nas.accuracy.zero_cost import PROXY_BATCH
+    from nas.accuracy.zero_cost import proxy_batch as batch
+
+    return batch(data, size or PROXY_BATCH, seed)
+
+
+__all__ = ["COSTS", "ESTIMATORS", "FREE", "TRAINING", "ZERO_COST", "Estimator", "EstimatorEntry", "Score",
+           "make_estimator", "proxy_batch", "screening_names"]

@@ -25,3 +25,8 @@ class ParamsEstimator:
 
     def score(self, arch: Arch) -> Score:
         return Score(float(arch_cost(arch).params), "free: parameters")
+
+
+def make(name: str, data: object = None, seed: int = 0) -> MacsEstimator | ParamsEstimator:
+    """The registry's factory (:mod:`nas.accuracy.registry`)."""
+    return MacsEstimator() if name == "macs" else ParamsEstimator()

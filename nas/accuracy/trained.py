@@ -26,3 +26,10 @@ class TrainedEstimator:
         result, _ = train(arch, self.data, self.fidelity, seed=self.seed)
         return Score(result.accuracy, f"trained: {self.fidelity.label()}, seed {self.seed}",
                      time.process_time() - started)
+
+
+def make(name: str, data: Dataset, seed: int = 0) -> TrainedEstimator:
+    """The registry's factory: ``rungN`` is the default search's rung N (:data:`nas.train.DEFAULT_RUNGS`)."""
+    from nas.train import DEFAULT_RUNGS
+
+    return TrainedEstimator(name, data, DEFAULT_RUNGS[int(name.removeprefix("rung"))], seed)

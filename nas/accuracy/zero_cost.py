@@ -145,3 +145,21 @@ class ZeroCostEstimator:
 
 
 ZERO_COST_PROXIES = ("naswot", "synflow", "grad_norm", "snip", "jacov")
+
+
+PROXY_BATCH = 64
+
+
+def proxy_batch(data, size: int = PROXY_BATCH, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    """A class-balanced minibatch of training images, normalised at 32 px, the same for every arch."""
+    from nas.train import balanced_indices, to_input
+
+    index = balanced_indices(data.train_y, size, np.random.default_rng(seed))
+    images = torch.from_numpy(np.ascontiguousarray(data.train_x[index]))
+    return to_input(images, images.shape[-1]).contiguous(), torch.from_numpy(data.train_y[index]).long()
+
+
+def make(name: str, data, seed: int = 0) -> ZeroCostEstimator:  # noqa: ANN001 (a Dataset)
+    """The registry's factory (:mod:`nas.accuracy.registry`)."""
+    images, labels = proxy_batch(data, seed=seed)
+    return ZeroCostEstimator(name, images, labels, seed)

@@ -34,11 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accuracy", default=None, choices=("train", "tabular"),
                    help="train (default): short CIFAR-10 trainings; tabular: look up the space's published trained "
                         "accuracies instead (space nas_bench_macro): benchmarks a search algorithm in seconds")
+    from nas.accuracy.registry import ESTIMATORS, screening_names
+
     p.add_argument("--screen", default=None,
                    help="cheap estimator that scores candidates before any training; only the best --trials of "
                         "them are trained: auto (default: naswot, or none on the Ray backend and with --accuracy "
-                        "tabular), naswot, macs, params, synflow, grad_norm, snip, jacov, or none (train every sampled "
-                        "candidate)")
+                        "tabular), " + ", ".join(f"{n} ({ESTIMATORS[n].cost})" for n in screening_names())
+                        + ", or none (train every sampled candidate)")
     p.add_argument("--screen-factor", type=bounded(1, 100), default=None,
                    help="candidates screened per trained one (default 4: 64 screened for 16 trained)")
     p.add_argument("--prescreen-pool", type=bounded(0, 1_000_000), default=None,
@@ -145,7 +147,7 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
     for c in result.front:
         cost = arch_cost(c.arch)
         sources = " ".join(f"{origin[:4]} {share * 100:.0f}%" for origin, share in sorted(table.breakdown(c.arch).items()))
-        mark = "*" if result.best is not None and c is result.best else "~" if tied[c.arch.id] else ""
+        mark = ("*" if result.best is not None and c is result.best else "") + ("~" if tied[c.arch.id] else "")
         rows.append((mark, f"{c.accuracy[top] * 100:.2f}", _seeds_cell(list(c.samples[top].values())),
                      f"{c.latency_ms:.3f}", _bar(table.error_bar(c.arch, foreign)), sources, f"{cost.macs / 1e6:.1f}",
                      f"{cost.params / 1e6:.2f}M", c.arch.id, str(c.arch)))

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from nas.accuracy.registry import screening_names
 from nas.errors import NasError
 from nas.search.drivers import DRIVERS
 from nas.train import DEFAULT_RUNGS, Fidelity
@@ -25,11 +26,11 @@ ACCURACY_SOURCES = ("train", "tabular")
 BACKENDS = tuple(DRIVERS)
 STUDY_FILE = "study.db"
 """The Optuna study's file in a run folder (the default storage); :class:`nas.search.run_folder.RunFolder` names it."""
-SCREENS = ("auto", "none", "naswot", "macs", "params", "synflow", "grad_norm", "snip", "jacov")
-"""Estimators that may screen candidates before any training (free or zero-cost: seconds per arch). ``none``
-trains every sampled feasible candidate at rung 0; ``auto`` is naswot on the Optuna backend with training, and none
-on the Ray backend (Ray Tune screens by rung-0 training with ASHA) or with the tabular source (it looks up in
-seconds)."""
+SCREENS = ("auto", "none", *screening_names())
+"""What may screen candidates before any training: the registry's estimators that can (free or zero-cost: seconds
+per arch, :mod:`nas.accuracy.registry`). ``none`` trains every sampled feasible candidate at rung 0; ``auto`` is
+naswot on the Optuna backend with training, and none on the Ray backend (Ray Tune screens by rung-0 training with
+ASHA) or with the tabular source (it looks up in seconds)."""
 RUNS_DIR = Path("runs")
 COUNT_RANGES = {"trials": (1, 10_000), "workers": (1, 1024), "threads": (1, 1024), "baseline_seeds": (1, 1000),
                 "finalist_seeds": (1, 1000), "eta": (2, 64), "screen_factor": (1, 100)}
@@ -144,8 +145,9 @@ class SearchConfig:
             if self.backend == "ray":
                 raise ConfigError("--accuracy tabular looks accuracies up instead of training: it runs on the optuna "
                                   "backend; drop --backend ray")
-        if self.screen not in SCREENS:
-            raise ConfigError(f"unknown screening estimator {self.screen!r}; allowed: {', '.join(SCREENS)}")
+        screens = ("auto", "none", *screening_names())  # read now: a registry entry added at run time counts
+        if self.screen not in screens:
+            raise ConfigError(f"unknown screening estimator {self.screen!r}; allowed: {', '.join(screens)}")
         if self.screener != "none" and self.backend == "ray":
             raise ConfigError("--backend ray screens by rung-0 training on the cluster (ASHA), not by a cheap estimator: "
                               "add --screen none")

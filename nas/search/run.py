@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from nas.accuracy import FREE
+from nas.accuracy.registry import estimator_entry
 from nas.arch import Arch, parse_arch
 from nas.cost import arch_cost
 from nas.fileio import FolderLock
@@ -172,8 +172,9 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
     stages = Stages(2 + max(top, 1) + (screening is not None), show_progress)
     try:
         if screening is not None:
-            stages.begin(f"screening {config.screened} feasible candidates by {screening.name} ("
-                         + ("free" if screening.name in FREE else "zero-cost, about a second each") + ")")
+            entry = estimator_entry(screening.name)
+            stages.begin(f"screening {config.screened} feasible candidates by {screening.name} ({entry.cost}: "
+                         f"{entry.seconds} each)")
         else:
             stages.begin(f"screening {config.trials} feasible candidates at rung 0 ({context.config.fidelities[0].label()}) "
                          f"on {config.workers} worker(s)")

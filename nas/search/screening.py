@@ -72,10 +72,10 @@ class ScreeningJournal:
             if text in self.scores:
                 continue
             if self._estimator is None:
-                from nas.accuracy import FREE, make_estimator
+                from nas.accuracy.registry import estimator_entry
 
-                data = None if self.name in FREE else self._load_data()
-                self._estimator = make_estimator(self.name, data, self._seed)
+                entry = estimator_entry(self.name)
+                self._estimator = entry.make(self._load_data() if entry.needs_data else None, self._seed)
             result = self._estimator.score(arch)
             if not math.isfinite(result.value):  # a proxy that fails on an arch ranks it last, not first
                 log.warning("%s gave %s for %s; it ranks last", self.name, result.value, arch.id)
