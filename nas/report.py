@@ -163,7 +163,8 @@ def _png_series(ax: object, panel: Panel, name: str, colour: str, dots: list[Dot
                     yerr=[[(d.accuracy - d.low) * 100 for d in group], [(d.high - d.accuracy) * 100 for d in group]]
                     if group is several else None,
                     xerr=[b or 0.0 for b in bars] if any(b for b in bars) else None,
-                    fmt=marker, ms=size, color=colour, mfc=colour if group is several else "white", capsize=2,
+                    fmt=marker, ms=size, color=colour,
+                    mfc=colour if group is several or colour == SCREENED else "white", capsize=2,
                     lw=1, label=label)
     if front:
         rising = [d for d in sorted(dots, key=lambda d: d.latency_ms) if not d.tied]
@@ -172,7 +173,7 @@ def _png_series(ax: object, panel: Panel, name: str, colour: str, dots: list[Dot
         tied = [d for d in dots if d.tied]
         if tied:
             ax.plot([d.latency_ms for d in tied], [d.accuracy * 100 for d in tied], "o", ms=12, mfc="none",  # type: ignore[attr-defined]
-                    mec="#555555", label="kept by a tie within the noise: " + _tie_winner(summary))
+                    mec="#555555", label=f"kept by a tie within the noise (ties {_tie_winner(summary)})")
         for d in dots:
             if d.finalist:
                 ax.plot([d.latency_ms], [d.accuracy * 100], "*", ms=17, mfc="gold", mec="k",  # type: ignore[attr-defined]
