@@ -141,8 +141,9 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
     return space
 
 
-BLOCK_KEYS = {"types", "kernels", "expansions", "act"}
-"""Block choices a stage may set, or inherit from the top-level ``blocks``."""
+BLOCK_KEYS = {"types", "kernels", "expansions", "act", "tied"}
+"""Block choices a stage may set, or inherit from the top-level ``blocks``; ``tied: true`` makes one choice for the
+whole stage (:attr:`nas.space_model.Stage.tied`)."""
 
 
 def _parse_stem(r: _Reader, top: dict[str, Any]) -> StemSpec:
@@ -186,7 +187,7 @@ def _parse_stage(r: _Reader, raw: Any, field: str, defaults: dict[str, Any]) -> 
         kernels=r.list_(merged["kernels"], f"{field}.kernels", KERNELS),
         expansions=r.list_(merged["expansions"], f"{field}.expansions", kind=float, low=0.1, high=12),
         act=_act(r, merged.get("act", DEFAULT_ACT), f"{field}.act"),
-        choices=explicit["choices"], first=explicit["first"],
+        choices=explicit["choices"], first=explicit["first"], tied=_flag(r, merged.get("tied", False), f"{field}.tied"),
     )
     for key, tokens in explicit.items():
         for token in tokens:
@@ -214,6 +215,12 @@ def _choice(r: _Reader, value: Any, field: str, allowed: Sequence[int]) -> int:
     if value not in allowed or isinstance(value, bool):
         raise r.fail(field, f"{value!r} is not allowed (allowed: {', '.join(map(str, allowed))})")
     return int(value)
+
+
+def _flag(r: _Reader, value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise r.fail(field, f"{value!r} is not allowed (true or false)")
+    return value
 
 
 def _act(r: _Reader, value: Any, field: str) -> str:

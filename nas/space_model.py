@@ -103,6 +103,9 @@ class Stage:
     every combination of types x kernels x expansions, for spaces that allow only some combinations."""
     first: tuple[str, ...] = ()
     """Explicit options of the stage's first (striding) block, when they differ from the others'."""
+    tied: bool = False
+    """One choice of type, kernel and expansion for every block of the stage (MnasNet's, EfficientNet's and OFA's
+    spaces are written so), instead of one per block; the depth is still the stage's own."""
 
     def options(self, position: int) -> tuple[str, ...]:
         """The explicit options of a slot, or () when the slot takes the product of types, kernels, expansions."""
@@ -186,6 +189,13 @@ class SearchSpace:
             low, high = stage.depth
             depth = chooser.integer(f"s{i}.depth", low, high) if low != high else low
             cout = probe.scaled(stage.channels)
+            if stage.tied and not stage.choices:
+                combo = (_ask(chooser, f"s{i}.type", stage.types), _ask(chooser, f"s{i}.kernel", stage.kernels),
+                         _ask(chooser, f"s{i}.expansion", stage.expansions))
+                for j in range(depth):
+                    blocks.append(self._block(*combo, stage, cin, cout, stage.stride if j == 0 else 1))
+                    cin = cout
+                continue
             for j in range(high):
                 stride = stage.stride if j == 0 else 1
                 if stage.options(j):
@@ -226,8 +236,12 @@ class SearchSpace:
         for width in self.widths:
             per_width = 1
             for slots in self.slots(width, self.resolutions[0]):
-                low, high = self.stages[slots[0].stage].depth
-                per_width *= sum(math.prod(len(s.choices) for s in slots[:d]) for d in range(low, high + 1))
+                stage = self.stages[slots[0].stage]
+                low, high = stage.depth
+                if stage.tied and not stage.choices:
+                    per_width *= sum(len(self._tied_chunks(stage, slots, d)) for d in range(low, high + 1))
+                else:
+                    per_width *= sum(math.prod(len(s.choices) for s in slots[:d]) for d in range(low, high + 1))
             total += per_width * len(self.resolutions)
         return total
 
@@ -295,16 +309,28 @@ class SearchSpace:
         def match(stage: int, start: int) -> bool:
             if stage == len(stages):
                 return start == len(arch.blocks)
-            low, high = self.stages[stage].depth
+            spec = self.stages[stage]
+            low, high = spec.depth
             for depth in range(low, high + 1):
                 chunk = arch.blocks[start:start + depth]
                 if len(chunk) < depth:
                     return False
-                if all(b in slot.choices for b, slot in zip(chunk, stages[stage])) and match(stage + 1, start + depth):
+                if spec.tied and not spec.choices:
+                    allowed = tuple(chunk) in self._tied_chunks(spec, stages[stage], depth)
+                else:
+                    allowed = all(b in slot.choices for b, slot in zip(chunk, stages[stage]))
+                if allowed and match(stage + 1, start + depth):
                     return True
             return False
 
         return match(0, 0)
+
+
+    def _tied_chunks(self, stage: Stage, slots: list[Slot], depth: int) -> set[tuple[BlockSpec, ...]]:
+        """The distinct first ``depth`` blocks of a tied stage: one per choice of type, kernel and expansion."""
+        return {tuple(self._block(type_name, kernel, expansion, stage, slot.cin, slot.cout, slot.stride)
+                      for slot in slots[:depth])
+                for type_name, kernel, expansion in itertools.product(stage.types, stage.kernels, stage.expansions)}
 
 
 def _explicit(token: str, stage: Stage, stride: int) -> BlockSpec:

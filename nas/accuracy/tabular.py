@@ -11,8 +11,22 @@ from nas.accuracy.estimator import Score
 from nas.accuracy.nas_bench_macro import BenchmarkError, NasBenchMacro, load_benchmark
 from nas.arch import Arch
 
-TABLES = {"nas_bench_macro": "NAS-Bench-Macro, 50 epochs, CIFAR-10 test set, mean of 3 seeds per code"}
+TABLES = {"nas_bench_macro": "NAS-Bench-Macro, 50 epochs, CIFAR-10 test set, mean of 3 seeds per code",
+          "accel_nasbench": "Accel-NASBench, ImageNet top-1 after the paper's proxified training (one seed); a network "
+                            "outside its 4,138 is predicted by a gradient-boosted surrogate (held-out Kendall 0.92, "
+                            "bench/accel_surrogate.py), and each accuracy says which"}
 """Spaces with a table of trained accuracies, and what the table's numbers are."""
+
+
+def table_source(space: str) -> object:
+    """The accuracy table of a space: an object with ``seeds(arch)`` (each published training's accuracy, as a
+    fraction) and ``kind(arch)`` ('looked up' or 'predicted')."""
+    check_tabular_space(space)
+    if space == "accel_nasbench":
+        from nas.accuracy.accel_nasbench import AccelNasBench
+
+        return AccelNasBench()
+    return load_benchmark()
 
 
 def check_tabular_space(space: str) -> None:

@@ -35,24 +35,45 @@ def _weights(model: nn.Module) -> list[torch.Tensor]:
     return [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
+NASWOT_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU)
+"""Activations whose units give NASWOT a binary code: each unit's code is whether its input is positive, the side of
+zero it is on (for ReLU, whether it is active; swish and hard-swish are near zero below it and near identity above
+it). Their output is positive exactly when their input is, so the code is read from the output (in-place modules
+overwrite their input)."""
+EXACT_CHUNK = 1 << 22
+"""Units per float32 product: sums of 0/1 products stay exact integers in float32 up to 2^24."""
+
+
 def naswot(arch: Arch, images: torch.Tensor, seed: int = 0) -> float:
-    """NASWOT score on a normalised float batch (N, 3, H, W) at the arch's resolution."""
+    """NASWOT score on a normalised float batch (N, 3, H, W) at the arch's resolution.
+
+    The Hamming-similarity kernel is accumulated activation by activation, ``K += c c^T + (1 - c)(1 - c)^T`` for each
+    layer's binary codes ``c``, in float64: memory is the N x N kernel plus one activation's codes, never all of the
+    network's codes at once (at 224 px those reach gigabytes, and a float64 copy of them ran a 23 GB machine out of
+    memory). The sum equals the kernel of the concatenated codes exactly, as integers."""
     torch.manual_seed(seed)
     model = build(arch).train()
-    codes: list[torch.Tensor] = []
+    count = len(images)
+    kernel = torch.zeros(count, count, dtype=torch.float64)
+    seen = []
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
-        codes.append((output.detach().flatten(1) > 0).float())
+        codes = (output.detach().flatten(1) > 0).float()
+        for start in range(0, codes.shape[1], EXACT_CHUNK):
+            chunk = codes[:, start:start + EXACT_CHUNK]
+            active = chunk.sum(dim=1, dtype=torch.float64)
+            same_active = (chunk @ chunk.T).double()
+            # matches where both are off: width - active_i - active_j + both active
+            kernel.add_(2 * same_active - active[:, None] - active[None, :] + chunk.shape[1])
+        seen.append(1)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, NASWOT_ACTIVATIONS)]
     with torch.no_grad():
         model(images)
     for handle in handles:
         handle.remove()
-    if not codes:
+    if not seen:
         return float("nan")
-    binary = torch.cat(codes, dim=1).double()
-    kernel = binary @ binary.T + (1 - binary) @ (1 - binary).T
     sign, logdet = torch.linalg.slogdet(kernel)
     return float(logdet) if sign > 0 else float("-inf")
 

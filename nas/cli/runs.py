@@ -152,6 +152,9 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
                      f"{c.latency_ms:.3f}", _bar(table.error_bar(c.arch, foreign)), sources, f"{cost.macs / 1e6:.1f}",
                      f"{cost.params / 1e6:.2f}M", c.arch.id, str(c.arch)))
     print_table(rows)
+    if config.accuracy == "tabular":
+        kinds = _accuracy_kinds(config, result.front, top)
+        print("front accuracies: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
     print("* the finalist" + ("; ~ kept although a faster point is more accurate: the difference is within the seed "
                               f"noise, and {_tie_clause(result)}" if any(tied.values()) else ""))
     best, base = result.best, result.baseline
@@ -176,6 +179,19 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
         print("no hand-designed baseline fits this budget")
 
 
+def _accuracy_kinds(config, front, rung: int) -> dict[str, int]:  # noqa: ANN001 (SearchConfig, candidates)
+    """How many of the front's accuracies were looked up and how many predicted by the table's surrogate."""
+    from nas.search.run_folder import RunFolder
+
+    journal = RunFolder(config.run_dir).journal()
+    kinds: dict[str, int] = {}
+    for candidate in front:
+        labels = {e.fidelity for e in journal.all() if e.arch == str(candidate.arch) and e.rung == rung}
+        kind = "predicted by the surrogate" if any("predicted" in label for label in labels) else "looked up"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 def _tie_clause(result) -> str:  # noqa: ANN001 (SearchResult, imported lazily)
     """Who wins a tie within the noise in this run, as the end of a sentence."""
     screen = result.config.screener
@@ -195,7 +211,7 @@ def _seeds_cell(accuracies: list[float]) -> str:
 
 def _bar(value: float | None) -> str:
     """A table cell for an error bar: unknown where an extrapolated layer has no measured error."""
-    return "?" if value is None else f"{value:.2f}"
+    return "?" if value is None else f"{value:.2f}" if value >= 0.1 or value == 0 else f"{value:.2g}"
 
 
 def _mean_with_seeds(accuracies: Sequence[float]) -> str:

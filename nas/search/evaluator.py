@@ -38,9 +38,9 @@ class Evaluator:
         self._data = data
         self.tabular = None
         if config.accuracy == "tabular":
-            from nas.accuracy.nas_bench_macro import load_benchmark
+            from nas.accuracy.tabular import table_source
 
-            self.tabular = load_benchmark()
+            self.tabular = table_source(Path(config.space).stem)
         self.training_seconds = 0.0
         self.diverged = 0
         self.last_divergence = ""
@@ -57,7 +57,7 @@ class Evaluator:
         if self.tabular is not None:
             from nas.accuracy.tabular import TABLES
 
-            return f"tabular: {TABLES[self.config.space]} (looked up, not trained)"
+            return f"tabular: {TABLES[Path(self.config.space).stem]} (not trained)"
         return "trained: short CIFAR-10 trainings at the rungs' fidelities, validation split"
 
     def evaluate(self, arch: Arch, rung: int, seed: int | None = None, callback: EpochCallback | None = None,
@@ -135,8 +135,10 @@ class Evaluator:
         """The table's accuracy for an arch: seed ``s`` is its ``s``-th published training (3 per code), so seeds
         still differ as real trainings do, and the run's noise estimate stays meaningful."""
         assert self.tabular is not None
-        seeds = self.tabular.seeds(parse_arch(arch_text))
-        return self._record(Evaluation(arch_text, rung, seed, seeds[seed % len(seeds)], "tabular", 0.0), False)
+        arch = parse_arch(arch_text)
+        seeds = self.tabular.seeds(arch)
+        label = "tabular" if self.tabular.kind(arch) == "looked up" else "tabular (predicted by the surrogate)"
+        return self._record(Evaluation(arch_text, rung, seed, seeds[seed % len(seeds)], label, 0.0), False)
 
     def _training_cost(self, arch_text: str, rung: int, seed: int) -> float:
         """Roughly proportional to a training's time: MACs at the trained resolution x images seen."""

@@ -388,7 +388,8 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
                    "latency_ms_by_device": context.oracle.latencies(c.arch), **_cost(c.arch),
                    "latency_sources": context.oracle.table.breakdown(c.arch),
                    "latency_error_bar_ms": context.oracle.error_bar(c.arch),
-                   "finalist": c.arch.id == best_id, "tied_with": tied[c.arch.id]}
+                   "finalist": c.arch.id == best_id, "tied_with": tied[c.arch.id],
+                   "accuracy_kind": _accuracy_kind(context, c, top)}
                   for c in result.front],
         "tie_rule": tie_rule(context), "verdict": _verdict(result),
         "baseline": result.baseline, "candidates": len(result.candidates), "infeasible_rejected": result.infeasible,
@@ -397,6 +398,15 @@ def write_outputs(result: SearchResult, context: SearchContext) -> None:
     }
     context.folder.write_pareto(document)
     write_study_record(result, context)
+
+
+def _accuracy_kind(context: SearchContext, candidate: Candidate, rung: int) -> str:
+    """'trained', 'looked up' or 'predicted': what the front point's accuracy is (a tabular source may predict a
+    network its table does not hold)."""
+    labels = {e.fidelity for e in context.journal.all() if e.arch == str(candidate.arch) and e.rung == rung}
+    if not any(label.startswith("tabular") for label in labels):
+        return "trained"
+    return "predicted" if any("predicted" in label for label in labels) else "looked up"
 
 
 def tie_rule(context: SearchContext) -> str:
