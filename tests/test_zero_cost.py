@@ -77,3 +77,29 @@ def test_rank_ensemble_and_fitted_model_follow_their_components() -> None:
     fitted = FittedModel([macs], reference, truth)
     new = code_to_arch("12121212")
     assert fitted.score(new).value == pytest.approx(macs.score(new).value * 2e-9 + 0.5, rel=1e-3)
+
+
+def test_meco_sums_the_smallest_eigenvalue_of_each_convs_channel_correlation() -> None:
+    import torch
+    from torch import nn
+
+    from nas.accuracy.meco import meco
+    from nas.arch import parse_arch
+    from nas.model import build
+
+    arch = parse_arch("r16_w1-stem_c16_k3_s1-ir_se_k3_e3_c24_s2-ir_k5_e6_c24_s1-head_c64")
+    image = torch.randn(1, 3, 16, 16)
+    torch.manual_seed(0)
+    model, expected = build(arch).train(), []
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        maps = output[0].flatten(1).double()
+        if maps.shape[1] > 1:
+            expected.append(float(torch.linalg.eigvalsh(torch.nan_to_num(torch.corrcoef(maps)))[0]))
+
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            module.register_forward_hook(hook)
+    with torch.no_grad():
+        model(image)
+    assert meco(arch, image) == pytest.approx(sum(expected)) and len(expected) >= 6
