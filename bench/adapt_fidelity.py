@@ -9,7 +9,7 @@ In the same run, on the same draws:
 
 * ``macs``: a linear fit of latency on MACs (a, b >= 0);
 * ``best_other_device``: the other HELP device whose latencies, rescaled by one factor fitted on the N
-  networks, fit them best, used to predict the rest (the "simple baseline" of the issue);
+  networks, fit them best, used to predict the rest (the simple baseline);
 * ``ceiling``: an additive per-(layer, op) least-squares fit on 2,500 networks, judged on the other
   2,500: what any per-block model can reach on that device.
 

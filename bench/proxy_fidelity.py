@@ -53,7 +53,7 @@ OUT = RESULTS / "proxy_fidelity.json"
 LONG = Fidelity(epochs=3, subset=6_000, batch_size=64, val_size=DEFAULT_RUNGS[0].val_size, lr=0.05)
 """The long side: 18,000 images at 32 px (lr 0.05 beat 0.02 at this length in a sweep), about 11x rung 0's
 seconds. (3 x 4,000 came to 7.3x, short of the 8x asked.) Longer would not fit 16 archs and a
-second seed into a session of this 2-core machine."""
+second seed into the time a 2-core machine affords."""
 CANDIDATE = Fidelity(epochs=3, subset=4_000, batch_size=32, val_size=DEFAULT_RUNGS[0].val_size, lr=0.03,
                      resolution=DEFAULT_RUNGS[0].resolution)
 """A candidate final rung: at 16 px rung 0 ranked better than rung 1 at 32 px (tau 0.56 vs 0.45 against a shorter long side),

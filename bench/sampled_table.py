@@ -1,7 +1,7 @@
 """Would a designed sample of measured keys, plus a predictor for the rest, do instead of measuring every key?
 
-Issue #3 allows it "if measuring every key is too slow". This bench answers it from data already on
-disk, with no timing (so it is not at the mercy of the machine's noise): the measured cpu_x86 table
+Measuring a sample of keys is the obvious shortcut when measuring every key is slow. This bench judges it
+from data already on disk, with no timing (so it is not at the mercy of the machine's noise): the measured cpu_x86 table
 plays the device, a designed sample of its keys plays the measurements, and the rest are predicted.
 
 * Predictor: per block group (kind, SE, stride, residual), a non-negative linear model on the work

@@ -5,11 +5,11 @@ files of a space, so a device that cannot run torch (a Raspberry Pi, a phone-cla
 with exactly the protocol the host uses. Keep it standalone: standard library, numpy, onnxruntime.
 
 Protocol. The machines this runs on are shared and noisy. Chunk-by-chunk traces on the 2-core VM
-where this was written show (i) *two machine states*, a steady fast one and a slow one (host
+of a shared 2-core VM show (i) *two machine states*, a steady fast one and a slow one (host
 contention: a 0.08 ms layer takes 0.13-0.16 ms in it), alternating every 0.5-3 s; (ii) in the fast
 state, a small L2-resident model is steady to 1-3 %, while a whole network (weights beyond L2) still
-moves by +-10 % with its neighbours' use of the shared L3. An earlier protocol timed everything as a
-ratio to a whole reference network: its ratios were no steadier than absolute medians (about 5 %
+moves by +-10 % with its neighbours' use of the shared L3. Timing everything as a
+ratio to a whole reference network does not help: its ratios are no steadier than absolute medians (about 5 %
 median change between two measurements of a key, in the same session or not), because the slow state
 does not slow every model alike and the reference's own L3 noise entered every ratio.
 

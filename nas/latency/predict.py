@@ -34,8 +34,8 @@ On the Pi 4 the model puts FBNet's stem and head at 5.16 ms where K leaves 6.49 
 Pixel 3: 1.18); unanchored, every width other than 1.0 lost those 1.3 ms while width 1.0 kept them,
 a step in the search's latency between widths that the data do not show.
 
-A log-linear model on (source ms, MACs, bytes) was tried first; leaving whole shapes out, this one
-took the Pi 4 from 21 % to 15 % MAPE (Spearman 0.944 -> 0.969) and the Pixel 3 from 11 % to 7 %
+Against a log-linear model on (source ms, MACs, bytes), leaving whole shapes out, this one
+takes the Pi 4 from 21 % to 15 % MAPE (Spearman 0.944 -> 0.969) and the Pixel 3 from 11 % to 7 %
 (0.986 -> 0.995). Held-out error is measured by leaving whole shapes out (every key of one layer
 shape at a time), never by random keys that share a shape with the training set, and predicted
 entries carry it.

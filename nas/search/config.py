@@ -244,7 +244,7 @@ class SearchConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown option(s) {unknown}; allowed: {', '.join(sorted(known))}")
-        for name, before in BEFORE_SCREENING.items():  # a run saved before screening existed resumes as it ran
+        for name, before in BEFORE_SCREENING.items():  # a config without these fields ran without screening: it resumes so
             data.setdefault(name, before)
         defaults = cls()
         for name, value in data.items():

@@ -1,7 +1,7 @@
 """The types of ``pareto.json``'s fields, checked before any command reads them.
 
-Why: ``pareto.json`` is a file a user may edit or copy from elsewhere; ``"budget_ms": "30"`` used to end in a
-traceback deep inside the report's plotting. Each present field is checked here against what the search writes,
+Why: ``pareto.json`` is a file a user may edit or copy from elsewhere; ``"budget_ms": "30"`` would otherwise end in
+a traceback deep inside the report's plotting. Each present field is checked here against what the search writes,
 so a wrong one is one error line that names it. A field that is absent is the reader's to require
 (:meth:`nas.search.run_folder.RunFolder.pareto`).
 """

@@ -1,7 +1,7 @@
 """Trainings of a search run side by side, in worker processes with a fixed number of torch threads each.
 
 Why processes, one training each: a CIFAR-sized candidate's kernels are small and memory-bound and do
-not split well over threads. On the 2-core VM this was written on, a rung-0 training at 1 thread next
+not split well over threads. On a 2-core VM, a rung-0 training at 1 thread next
 to another one at 1 thread took about as long as the same training alone at 2 threads (35 vs 31 s and
 20 vs 19 s for two ghost_mbv2 archs; rung 1: 103-107 vs 75 s), so two trainings at once do 1.4-1.9x the
 work per minute. Splitting *one* training over two processes (data parallel, gradients all-reduced
