@@ -64,3 +64,27 @@ def test_the_accuracy_package_imports_without_torch() -> None:
             "print(make_estimator('macs').score(parse_arch('r32_w1-stem_c16_k3_s1-ir_k3_e1_c16_s1-head_c64')).value)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_a_new_sampler_runs_a_search_from_one_file_and_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import optuna
+
+    from nas.search import samplers
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    monkeypatch.setitem(samplers.SAMPLERS, "qmc", samplers.SamplerEntry(
+        "qmc", "quasi-Monte Carlo", "plugins.dummy_sampler:qmc", lambda config: 0))
+    result = run_main(capsys, "search", "--space", "nas_bench_macro", "--device", "cpu_x86", "--budget", "1ms",
+                      "--accuracy", "tabular", "--sampler", "qmc", "--runs-dir", str(tmp_path), "--name", "q")
+    assert result.returncode == 0, result.stderr
+    from plugins import dummy_sampler
+
+    assert dummy_sampler.MADE == [0]  # the search made its sampler from the registered factory, with the run's seed
+    study = optuna.load_study(study_name="q.sampler", storage=f"sqlite:///{tmp_path / 'q' / 'study.db'}")
+    assert len(study.trials) >= 16
+    from nas.cli import build_parser
+
+    text = " ".join(build_parser()._subparsers._group_actions[0].choices["search"].format_help().split())
+    assert "qmc: quasi-Monte Carlo" in text and "nsga2: NSGA-II" in text
+    assert run_main(capsys, "search", "--sampler", "grid").returncode == 2

@@ -17,7 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="latency table to budget against (default rpi4)")
     p.add_argument("--budget", default=None, help="latency budget with unit, e.g. 30ms, 0.03s (default 30ms)")
     p.add_argument("--trials", type=bounded(1, 10_000), default=None, help="feasible candidates trained at rung 0 (default 16)")
-    p.add_argument("--sampler", default=None, help="nsga2 (default), tpe, random")
+    from nas.search.samplers import SAMPLERS
+
+    p.add_argument("--sampler", default=None,
+                   help="; ".join(f"{name}: {entry.summary}" for name, entry in SAMPLERS.items()))
     p.add_argument("--seed", type=bounded(0, SEED_MAX), default=None, help="seed of the sampler and of every training; "
                    "the same seed and config give the same run (default 0)")
     p.add_argument("--backend", default=None, help="optuna (default) or ray")

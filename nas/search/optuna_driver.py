@@ -29,23 +29,17 @@ MAX_INFEASIBLE_PER_TRIAL = 200
 
 
 def startup_trials(config: SearchConfig) -> int:
-    """NSGA-II's population (small, so that a CPU-sized budget still sees several generations) or TPE's
-    start-up trials; 0 for the random sampler."""
-    if config.sampler == "random":
-        return 0
-    if config.sampler == "tpe":
-        return max(4, config.trials // 3)
-    return max(4, min(50, config.trials // 3))
+    """The sampler's start-up trials, taken from the initial design (:mod:`nas.search.samplers`)."""
+    from nas.search.samplers import sampler_entry
+
+    return sampler_entry(config.sampler).startup(config)
 
 
 def make_sampler(config: SearchConfig, offset: int = 0) -> optuna.samplers.BaseSampler:
-    seed = config.seed + 1_000_003 * offset
-    if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if config.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                          n_startup_trials=startup_trials(config))
-    return optuna.samplers.NSGAIISampler(seed=seed, population_size=startup_trials(config))
+    """The registry's sampler for the run; a resumed run's offset continues its random stream."""
+    from nas.search.samplers import sampler_entry
+
+    return sampler_entry(config.sampler).make(config, config.seed + 1_000_003 * offset)
 
 
 def initial_design(config: SearchConfig, context: SearchContext) -> list[dict]:
