@@ -88,3 +88,22 @@ def test_a_new_sampler_runs_a_search_from_one_file_and_one_line(tmp_path: Path, 
     text = " ".join(build_parser()._subparsers._group_actions[0].choices["search"].format_help().split())
     assert "qmc: quasi-Monte Carlo" in text and "nsga2: NSGA-II" in text
     assert run_main(capsys, "search", "--sampler", "grid").returncode == 2
+
+
+def test_a_new_backend_is_one_registry_line_and_its_capabilities_set_the_policy(tmp_path: Path,
+                                                                                 capsys: pytest.CaptureFixture[str],
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas.search import drivers
+    from nas.search.config import SearchConfig
+
+    entry = drivers.Backend("plain", "nas.search.optuna_driver", "Optuna without a screen", can_screen=False,
+                            tabular=True, storage=False, distributed=False, why_not="it trains every candidate")
+    monkeypatch.setitem(drivers.DRIVERS, "plain", entry)
+    assert SearchConfig(backend="plain").screener == "none" and SearchConfig(backend="optuna").screener == "naswot"
+    refused = run_main(capsys, "search", "--backend", "plain", "--screen", "naswot", "--runs-dir", str(tmp_path))
+    assert refused.returncode == 2 and "--backend plain does not screen" in refused.stderr
+    refused = run_main(capsys, "search", "--backend", "plain", "--storage", "sqlite:///x.db", "--runs-dir", str(tmp_path))
+    assert refused.returncode == 2 and "drop --storage" in refused.stderr
+    result = run_main(capsys, "search", "--backend", "plain", "--space", "nas_bench_macro", "--device", "cpu_x86",
+                      "--budget", "1ms", "--accuracy", "tabular", "--runs-dir", str(tmp_path), "--name", "p")
+    assert result.returncode == 0, result.stderr

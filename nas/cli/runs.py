@@ -23,7 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="; ".join(f"{name}: {entry.summary}" for name, entry in SAMPLERS.items()))
     p.add_argument("--seed", type=bounded(0, SEED_MAX), default=None, help="seed of the sampler and of every training; "
                    "the same seed and config give the same run (default 0)")
-    p.add_argument("--backend", default=None, help="optuna (default) or ray")
+    from nas.search.drivers import DRIVERS
+
+    p.add_argument("--backend", default=None,
+                   help="; ".join(f"{name}: {entry.summary}" for name, entry in DRIVERS.items()))
     p.add_argument("--workers", type=bounded(1, 1024), default=None,
                    help="trainings side by side: worker processes (optuna) or parallel Ray trials (default 2)")
     p.add_argument("--address", default=None, help="existing Ray cluster address (ray backend)")

@@ -101,7 +101,8 @@ class SearchConfig:
         """The screening estimator this run uses: ``screen``, with ``auto`` resolved (see :data:`SCREENS`)."""
         if self.screen != "auto":
             return self.screen
-        return "none" if self.backend == "ray" or self.accuracy == "tabular" else "naswot"
+        can_screen = self.backend in DRIVERS and DRIVERS[self.backend].can_screen
+        return "naswot" if can_screen and self.accuracy != "tabular" else "none"
 
     @property
     def screened(self) -> int:
@@ -135,32 +136,33 @@ class SearchConfig:
 
         if self.sampler not in SAMPLERS:  # read now: a registry entry added at run time counts
             raise ConfigError(f"unknown sampler {self.sampler!r}; allowed: {', '.join(SAMPLERS)}")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {self.backend!r}; allowed: {', '.join(BACKENDS)}")
+        if self.backend not in DRIVERS:  # read now: a registry entry added at run time counts
+            raise ConfigError(f"unknown backend {self.backend!r}; allowed: {', '.join(DRIVERS)}")
         if self.accuracy not in ACCURACY_SOURCES:
             raise ConfigError(f"unknown accuracy source {self.accuracy!r}; allowed: {', '.join(ACCURACY_SOURCES)}")
         if self.accuracy == "tabular":
             from nas.accuracy.tabular import check_tabular_space
 
             check_tabular_space(self.space)
-            if self.backend == "ray":
-                raise ConfigError("--accuracy tabular looks accuracies up instead of training: it runs on the optuna "
-                                  "backend; drop --backend ray")
+            if not DRIVERS[self.backend].tabular:
+                raise ConfigError(f"--accuracy tabular looks accuracies up instead of training, which backend "
+                                  f"{self.backend} does not ({DRIVERS[self.backend].why_not}); drop --backend "
+                                  f"{self.backend}")
         screens = ("auto", "none", *screening_names())  # read now: a registry entry added at run time counts
         if self.screen not in screens:
             raise ConfigError(f"unknown screening estimator {self.screen!r}; allowed: {', '.join(screens)}")
-        if self.screener != "none" and self.backend == "ray":
-            raise ConfigError("--backend ray screens by rung-0 training on the cluster (ASHA), not by a cheap estimator: "
-                              "add --screen none")
+        if self.screener != "none" and not DRIVERS[self.backend].can_screen:
+            raise ConfigError(f"--backend {self.backend} does not screen with a cheap estimator "
+                              f"({DRIVERS[self.backend].why_not}): add --screen none")
         if isinstance(self.prescreen_pool, bool) or not isinstance(self.prescreen_pool, int) \
                 or not 0 <= self.prescreen_pool <= 1_000_000:
             raise ConfigError(f"prescreen_pool must be a whole number in [0, 1000000], got {self.prescreen_pool!r}")
         if isinstance(self.screen_weight, bool) or not isinstance(self.screen_weight, (int, float)) \
                 or not 0 <= self.screen_weight <= 1:
             raise ConfigError(f"screen_weight must be a number in [0, 1], got {self.screen_weight!r}")
-        if self.backend == "ray" and self.storage:
-            raise ConfigError("--storage is the Optuna backend's study database; with --backend ray each trial is "
-                              "recorded in the run's evaluations.jsonl (resume with --resume): drop --storage")
+        if self.storage and not DRIVERS[self.backend].storage:
+            raise ConfigError(f"--storage is an Optuna study database, which backend {self.backend} does not keep "
+                              f"({DRIVERS[self.backend].why_not}; resume with --resume): drop --storage")
         for option, (low, high) in COUNT_RANGES.items():
             value = getattr(self, option)
             if value is None and option == "threads":

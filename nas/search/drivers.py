@@ -1,4 +1,4 @@
-"""Search drivers: the table from a backend name to the module that samples and trains rung 0.
+"""Search backends: a registry from a backend's name to its driver module and what the backend can do.
 
 A driver module has two functions:
 
@@ -8,18 +8,52 @@ A driver module has two functions:
   (``context.oracle``), train or screen the rest into the run's journal (``context.evaluator``,
   ``context.screening``) until ``config.trials`` feasible candidates exist; returns the infeasible samples.
 
-To add a backend, write such a module and add it here; ``--backend`` accepts its name.
+Its capabilities are data on its entry: whether it can screen with a cheap estimator, look accuracies up from a
+table, keep its study in a user-given ``--storage``, and spread work over machines. The config's validation and
+``--screen auto`` read them, so a backend's policy lives with the backend. To add one: its driver module, and one
+:class:`Backend` line in :data:`REGISTERED`.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from types import ModuleType
 
-DRIVERS = {"optuna": "nas.search.optuna_driver", "ray": "nas.search.ray_driver"}
-"""Backend name -> driver module (imported on use: Ray is heavy and optional)."""
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    module: str
+    summary: str
+    can_screen: bool
+    """Whether it runs a cheap estimator's screen before training (else it screens by rung-0 training)."""
+    tabular: bool
+    """Whether it can look accuracies up from a table (``--accuracy tabular``) instead of training."""
+    storage: bool
+    """Whether ``--storage`` (an Optuna database URL) is where it keeps its sampler's study."""
+    distributed: bool
+    """Whether it spreads trainings over several machines."""
+    why_not: str = ""
+    """What to do instead, where it lacks a capability (said in the one error line)."""
 
 
-def search_driver(backend: str) -> ModuleType:
-    """The driver module of ``backend`` (validated by :meth:`SearchConfig.validate` before this is called)."""
-    return importlib.import_module(DRIVERS[backend])
+REGISTERED: tuple[Backend, ...] = (
+    Backend("optuna", "nas.search.optuna_driver", "Optuna ask/tell on this machine, worker processes (the default)",
+            can_screen=True, tabular=True, storage=True, distributed=False),
+    Backend("ray", "nas.search.ray_driver", "Ray Tune, on this machine or a Ray cluster (--address)",
+            can_screen=False, tabular=False, storage=False, distributed=True,
+            why_not="it screens by rung-0 training on the cluster (ASHA) and records every trial in the run's "
+                    "evaluations.jsonl"),
+)
+DRIVERS: dict[str, Backend] = {backend.name: backend for backend in REGISTERED}
+"""Backend name -> its entry (the driver module is imported on use: Ray is heavy and optional)."""
+
+
+def backend(name: str) -> Backend:
+    return DRIVERS[name]
+
+
+def search_driver(name: str) -> ModuleType:
+    """The driver module of backend ``name`` (validated by :meth:`SearchConfig.validate` before this is called)."""
+    return importlib.import_module(DRIVERS[name].module)
