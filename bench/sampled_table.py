@@ -5,8 +5,8 @@ from data already on disk, with no timing (so it is not at the mercy of the mach
 plays the device, a designed sample of its keys plays the measurements, and the rest are predicted.
 
 * Predictor: per block group (kind, SE, stride, residual), a non-negative linear model on the work
-  terms of :func:`nas.latency.predict.features` (dense and depthwise MACs, activation and weight
-  megabytes, a constant), fitted on relative error: :class:`nas.latency.predict.TransferModel`
+  terms of :func:`nas.latency.transfer_model.features` (dense and depthwise MACs, activation and weight
+  megabytes, a constant), fitted on relative error: :class:`nas.latency.transfer_model.TransferModel`
   without the source-device term.
 * Designed sample: in every group, keys evenly spaced over its range of MACs (at least 6 per group,
   one per model term and one more), with a seeded jitter; ``--draws`` samples per fraction.
@@ -31,8 +31,8 @@ import numpy as np
 
 from nas.arch import Layer
 from nas.latency.build import layers_for
-from nas.latency.predict import ENDS, FEATURES, TransferModel, features
 from nas.latency.table import Entry, LatencyTable, load_table
+from nas.latency.transfer_model import ENDS, FEATURES, TransferModel, features
 from nas.latency.validate import REPORTS_DIR, report, samples_from_reports
 from nas.space import available_spaces
 

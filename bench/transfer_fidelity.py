@@ -23,8 +23,8 @@ import numpy as np
 
 from nas.latency.build import layers_for
 from nas.latency.hwnasbench import import_table
-from nas.latency.predict import transfer
 from nas.latency.table import load_table
+from nas.latency.transfer_model import transfer
 from nas.latency.validate import REPORTS_DIR
 from nas.search.context import min_latency
 from nas.space import available_spaces, load_space

@@ -5,7 +5,7 @@ of candidates: FLOPs are multiply-accumulates of convolutions and fully connecte
 convention of the MobileNet/GhostNet/ShuffleNet papers: BN, activations, adds and pooling are not
 counted); params are every learnable parameter, BN affine parameters included, so the count equals
 ``sum(p.numel() for p in model.parameters())``. Two finer counts serve latency transfer between devices
-(``nas.latency.predict``), where compute and memory traffic trade differently: the depthwise share of the
+(``nas.latency.transfer_model``), where compute and memory traffic trade differently: the depthwise share of the
 MACs (memory-bound on every CPU, far more so on ARM) and the activation elements each op writes.
 
 Why its own module: spaces, latency tables and the free estimators count cost for many thousands of archs and

@@ -10,8 +10,8 @@ import pytest
 
 from nas.latency.build import layers_for
 from nas.latency.hwnasbench import OPS, fbnet_arch, import_table, read_layers
-from nas.latency.predict import transfer
 from nas.latency.table import load_table
+from nas.latency.transfer_model import transfer
 from nas.space import load_space
 from nas.vendored import HW_NAS_BENCH as DATA
 

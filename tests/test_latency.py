@@ -211,7 +211,7 @@ def test_nonnegative_least_squares_matches_brute_force_over_active_sets() -> Non
 
 def test_transfer_model_recovers_a_device_from_its_work_terms() -> None:
     """A synthetic target: depthwise MACs 0.5 ms/M, activations 0.3 ms/MB, spill 2 ms/MB, 0.02 ms per block."""
-    from nas.latency.predict import FEATURES, Rows, TransferModel, cross_validate, features, shape_group
+    from nas.latency.transfer_model import FEATURES, Rows, TransferModel, cross_validate, features, shape_group
 
     layers = layers_for(["mbv2", "ghost_mbv2"], baselines=False)
     keys = [k for k in sorted(layers) if layers[k].kind not in ("stem", "head")][::7]
@@ -231,7 +231,7 @@ def test_transfer_model_recovers_a_device_from_its_work_terms() -> None:
 def test_shape_level_floor_separates_a_per_shape_bias_from_scatter_within_shapes() -> None:
     """A target that is a cost model times a per-shape factor: held-out error comes mostly from the factor,
     which the oracle that knows each shape's level removes; scatter within a shape stays in the floor."""
-    from nas.latency.predict import FEATURES, Rows, _best_rescaled_errors, cross_validate, features, shape_group
+    from nas.latency.transfer_model import FEATURES, Rows, _best_rescaled_errors, cross_validate, features, shape_group
 
     np.testing.assert_allclose(_best_rescaled_errors(np.array([2.0, 4.0, 6.0]), np.array([1.0, 2.0, 3.0])), 0,
                                atol=1e-12)
@@ -258,8 +258,8 @@ def test_transfer_fits_published_deltas_not_the_estimated_absolute_values() -> N
     """Like HW-NAS-Bench: some target entries are a published delta against a skip conv plus an estimate
     of that conv's cost (here 3x too high). Fitted as deltas, the estimate cannot bias the model."""
     from nas.latency.hwnasbench import skip_conv_layers
-    from nas.latency.predict import FEATURES, features, training_rows, transfer
     from nas.latency.table import Entry, LatencyTable
+    from nas.latency.transfer_model import FEATURES, features, training_rows, transfer
 
     layers = layers_for(["mbv2"], baselines=False)
     convs = skip_conv_layers()
@@ -292,8 +292,8 @@ def test_transfer_fits_published_deltas_not_the_estimated_absolute_values() -> N
 def test_transfer_brings_predicted_stems_and_heads_to_the_level_of_the_targets_own() -> None:
     """The target's one stem and head cost 1.5x what the block model says: every other width's stem and
     head is predicted at 1.5x too (blocks are untouched); without such entries nothing is rescaled."""
-    from nas.latency.predict import FEATURES, features, transfer
     from nas.latency.table import Entry, LatencyTable
+    from nas.latency.transfer_model import FEATURES, features, transfer
 
     layers = layers_for(["mbv2"], baselines=False)
     truth = np.zeros(len(FEATURES))

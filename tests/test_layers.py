@@ -25,17 +25,38 @@ def layer_of(module: str) -> int:
     return 0  # arch, layer, blocks (torch only inside module builders), cost, errors, fileio, stats, progress
 
 
+def imported(tree: ast.AST) -> list[tuple[str, list[str], int]]:
+    """Every package import in a module, of every kind: ``from nas.x import y``, ``import nas.x`` and
+    ``importlib.import_module("nas.x")`` with a literal name; as (module, names imported from it, line)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nas"):
+            found.append((node.module, [a.name for a in node.names], node.lineno))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, [], node.lineno) for a in node.names if a.name.startswith("nas")]
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"
+              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+              and node.args[0].value.startswith("nas")):
+            found.append((node.args[0].value, [], node.lineno))
+    return found
+
+
+def test_the_import_scan_sees_every_kind_of_import() -> None:
+    tree = ast.parse("import nas.search.run\nimport importlib\nimportlib.import_module('nas.cli')\n"
+                     "from nas.arch import Arch\n")
+    assert sorted((line, m) for m, _, line in imported(tree)) == [(1, "nas.search.run"), (3, "nas.cli"), (4, "nas.arch")]
+
+
 def test_no_module_imports_from_a_higher_layer() -> None:
     upward = []
     for path in sorted(PACKAGE.rglob("*.py")):
         module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
         if module == "nas":
             continue  # the package facade re-exports the public API
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nas"):
-                if layer_of(node.module) > layer_of(module):
-                    upward.append(f"{module} ({LAYERS[layer_of(module)]}) imports {node.module} "
-                                  f"({LAYERS[layer_of(node.module)]}), line {node.lineno}")
+        for target, _, line in imported(ast.parse(path.read_text())):
+            if layer_of(target) > layer_of(module):
+                upward.append(f"{module} ({LAYERS[layer_of(module)]}) imports {target} "
+                              f"({LAYERS[layer_of(target)]}), line {line}")
     assert not upward, "\n".join(upward)
     assert layer_of("nas.search.run") > layer_of("nas.latency.table") > layer_of("nas.arch")  # the map is live
 
@@ -46,11 +67,10 @@ def _imports() -> dict[str, set[str]]:
                for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for module, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nas"):
-                graph[module].update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules)
-                if node.module in modules and not all(f"{node.module}.{a.name}" in modules for a in node.names):
-                    graph[module].add(node.module)
+        for target, names, _ in imported(ast.parse(path.read_text())):
+            graph[module].update(f"{target}.{name}" for name in names if f"{target}.{name}" in modules)
+            if target in modules and (not names or not all(f"{target}.{name}" in modules for name in names)):
+                graph[module].add(target)
     return graph
 
 

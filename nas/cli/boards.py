@@ -115,8 +115,8 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
 
     from nas.fileio import atomic_write_text
     from nas.latency.build import layers_for
-    from nas.latency.predict import transfer
     from nas.latency.table import load_table, user_reports_dir
+    from nas.latency.transfer_model import transfer
 
     source, target = load_table(args.source), load_table(args.target)
     spaces = spaces_arg(args.space)

@@ -14,12 +14,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from nas.errors import NasError
 
-if TYPE_CHECKING:
-    from nas.search.config import SearchConfig
+
+class SearchConfig(Protocol):
+    """What a sampler reads of the run's config (:class:`nas.search.config.SearchConfig`, which imports this
+    registry, so it is typed structurally here)."""
+
+    trials: int
+    seed: int
 
 
 @dataclass(frozen=True)
