@@ -133,6 +133,23 @@ def read_journal_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return records
 
 
+JSON_MAX_BYTES = 64_000_000
+"""No table, manifest or results file the tool reads comes near this (the largest shipped table is about 1 MB)."""
+
+
+def read_json_bounded(path: Path, error: type[Exception], what: str, limit: int = JSON_MAX_BYTES) -> Any:  # noqa: ANN401
+    """A JSON file from a user or a device, refused before parsing when it is larger than ``limit``; every failure is
+    one ``error`` line naming ``what`` and the file."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise error(f"{what} {str(path)!r} is {size:,} bytes, more than a {what} can be ({limit:,}); is it the "
+                        "right file?")
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"cannot read {what} {str(path)!r}: {exc}") from None
+
+
 YAML_MAX_BYTES = 1_000_000
 """No space, config or arch file the tool reads comes near this; a larger one is refused before parsing."""
 

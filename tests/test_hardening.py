@@ -393,3 +393,23 @@ def _listening() -> set[tuple[str, str]]:
                 address, port = fields[1].split(":")
                 sockets.add((address, port))
     return sockets
+
+
+def test_an_oversized_device_file_is_refused_before_it_is_parsed(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas import fileio
+    from nas.latency.bundle import import_results
+    from nas.latency.table import TableError, load_table
+
+    monkeypatch.setattr(fileio, "JSON_MAX_BYTES", 1_000)
+    monkeypatch.setattr(fileio.read_json_bounded, "__defaults__", (1_000,))
+    big = tmp_path / "results.json"
+    big.write_text("[" + "1," * 2_000 + "1]")
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "manifest.json").write_text(big.read_text())
+    with pytest.raises(TableError, match="more than a bundle manifest can be"):
+        import_results(big, "board", tmp_path / "bundle")
+    table = tmp_path / "board.json"
+    table.write_text(big.read_text())
+    with pytest.raises(TableError, match="more than a latency table can be"):
+        load_table(table)

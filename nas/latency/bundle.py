@@ -22,6 +22,7 @@ import numpy as np
 
 from nas.arch import Arch, Layer
 from nas.blocks.torch_parts import build_layer
+from nas.fileio import read_json_bounded
 from nas.latency import ortbench
 from nas.latency.measure import REFERENCE_LAYER, reference_layer
 from nas.latency.onnx_io import to_onnx_bytes
@@ -98,10 +99,9 @@ def write_bundle(layers: dict[str, Layer], out: str | Path, spaces: list[str], s
 
 def read_manifest(bundle: str | Path) -> dict[str, Any]:
     path = Path(bundle) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TableError(f"cannot read bundle manifest {str(path)!r}: {exc}") from None
+    manifest = read_json_bounded(path, TableError, "bundle manifest")
+    if not isinstance(manifest, dict):
+        raise TableError(f"{path} is not a nas bundle manifest")
     if manifest.get("schema") != MANIFEST_SCHEMA:
         raise TableError(f"{path} is not a nas bundle manifest")
     return manifest
@@ -159,10 +159,7 @@ def import_results(results_path: str | Path, device: str, bundle: str | Path) ->
     """Merge a runner's results into the device's table (created if absent)."""
     check_device_name(device)
     manifest = read_manifest(bundle)
-    try:
-        results = json.loads(Path(results_path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TableError(f"cannot read results file {str(results_path)!r}: {exc}") from None
+    results = read_json_bounded(Path(results_path), TableError, "results file")
     if not isinstance(results, dict) or results.get("schema") != ortbench.RESULTS_SCHEMA:
         raise TableError(f"{results_path} is not a results file written by the bundle runner")
     if results.get("bundle_id") != manifest["bundle_id"]:

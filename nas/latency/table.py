@@ -36,7 +36,7 @@ import numpy as np
 
 from nas.arch import Arch, layer_from_key
 from nas.errors import NasError
-from nas.fileio import atomic_write_text
+from nas.fileio import atomic_write_text, read_json_bounded
 from nas.latency.compiled import CompiledTable
 from nas.latency.runtimes import runtime_of_meta
 from nas.latency.table_home import (  # noqa: F401  (re-exported: where tables live is part of the table API)
@@ -332,9 +332,9 @@ def load_table(device_or_path: str | Path) -> LatencyTable:
     if not path.is_file():
         raise TableError(f"latency table {str(path)!r} does not exist")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TableError(f"{path}: not a readable JSON table ({exc}); rebuild it or restore it from git") from None
+        data = read_json_bounded(path, TableError, "latency table")
+    except TableError as exc:
+        raise TableError(f"{exc}; rebuild it or restore it from git") from None
     return parse_table(data, path)
 
 
