@@ -12,7 +12,7 @@ import logging
 
 from nas.data import Dataset
 from nas.search.config import SearchConfig
-from nas.search.evaluator import Evaluator
+from nas.search.evaluator import make_evaluator
 from nas.search.latency_oracle import LatencyOracle
 from nas.search.run_folder import RunFolder
 from nas.space import load_space
@@ -34,7 +34,7 @@ class SearchContext:
                         "alone; set rungs[].resolution to null in config.yaml to train each arch at its own",
                         "/".join(map(str, fixed)), list(self.space.resolutions))
         self.journal = self.folder.journal()
-        self.evaluator = Evaluator(config, self.journal, data)
+        self.evaluator = make_evaluator(config, self.journal, data)
         self.screening = None
         if config.screener != "none":
             from nas.search.screening import ScreeningJournal

@@ -1,8 +1,10 @@
-"""Training candidates at the run's fidelities, in this process or on the run's workers, into the journal.
+"""The run's accuracy sources behind one interface: training at the run's fidelities (:class:`Evaluator`), or a
+published table looked up (:class:`TabularEvaluator`); :func:`make_evaluator` picks by the config's ``accuracy``.
 
-Why apart from the latency look-ups and the journal: export retrains one arch and confirmation trains a few;
-both need the evaluator alone. With ``accuracy: tabular`` the evaluator looks accuracies up instead of
-training (:mod:`nas.accuracy.tabular`), and says so in :meth:`Evaluator.accuracy_source`.
+Both answer ``evaluate``, ``evaluate_many`` and ``accuracy_source``, journal every result, and say what the search
+may do with them: whether they need CIFAR-10 (``needs_data``) and whether a hand-designed baseline can be judged
+alike (``compares_baselines``: a table holds only its own space's networks). Why apart from the latency look-ups and
+the journal: export retrains one arch and confirmation trains a few; both need the trained evaluator alone.
 """
 
 from __future__ import annotations
@@ -30,17 +32,15 @@ Request = tuple[str, int, int]
 class Evaluator:
     """Trains (arch, rung, seed) once each; every finished training goes to the journal the moment it ends."""
 
+    needs_data = True
+    compares_baselines = True
+
     def __init__(self, config: SearchConfig, journal: EvaluationJournal, data: Dataset | None = None) -> None:
         self.config = config
         self.journal = journal
         self.folder = RunFolder(config.run_dir)
         self.fidelities = config.fidelities
         self._data = data
-        self.tabular = None
-        if config.accuracy == "tabular":
-            from nas.accuracy.tabular import table_source
-
-            self.tabular = table_source(Path(config.space).stem)
         self.training_seconds = 0.0
         self.diverged = 0
         self.last_divergence = ""
@@ -54,10 +54,6 @@ class Evaluator:
 
     def accuracy_source(self) -> str:
         """What every accuracy of the run is, in words: named in pareto.json, the console and the report."""
-        if self.tabular is not None:
-            from nas.accuracy.tabular import TABLES
-
-            return f"tabular: {TABLES[Path(self.config.space).stem]} (not trained)"
         return "trained: short CIFAR-10 trainings at the rungs' fidelities, validation split"
 
     def evaluate(self, arch: Arch, rung: int, seed: int | None = None, callback: EpochCallback | None = None,
@@ -67,8 +63,6 @@ class Evaluator:
         cached = self.journal.get((str(arch), rung, seed))
         if cached is not None:
             return cached
-        if self.tabular is not None:
-            return self._look_up(str(arch), rung, seed)
         fidelity = fidelity or self.fidelities[rung]
         started = time.perf_counter()
         result, model = train(arch, self.data, fidelity, seed=seed, callback=callback)
@@ -91,10 +85,7 @@ class Evaluator:
         """
         todo = list(dict.fromkeys((str(a), r, s) for a, r, s in requests if (str(a), r, s) not in self.journal))
         results: dict[Request, Evaluation] = {}  # also those stopped early, which are not journalled
-        if self.tabular is not None:
-            for arch_text, rung, seed in todo:
-                results[(arch_text, rung, seed)] = self._look_up(arch_text, rung, seed)
-        elif self.config.workers == 1:
+        if self.config.workers == 1:
             for arch_text, rung, seed in progress(todo, len(todo), desc, show_progress and bool(todo)):
                 results[(arch_text, rung, seed)] = self.evaluate(parse_arch(arch_text), rung, seed)
         elif todo:
@@ -131,15 +122,6 @@ class Evaluator:
             self.last_divergence = why
             log.warning("a training diverged: %s", why)
 
-    def _look_up(self, arch_text: str, rung: int, seed: int) -> Evaluation:
-        """The table's accuracy for an arch: seed ``s`` is its ``s``-th published training (3 per code), so seeds
-        still differ as real trainings do, and the run's noise estimate stays meaningful."""
-        assert self.tabular is not None
-        arch = parse_arch(arch_text)
-        seeds = self.tabular.seeds(arch)
-        label = "tabular" if self.tabular.kind(arch) == "looked up" else "tabular (predicted by the surrogate)"
-        return self._record(Evaluation(arch_text, rung, seed, seeds[seed % len(seeds)], label, 0.0), False)
-
     def _training_cost(self, arch_text: str, rung: int, seed: int) -> float:
         """Roughly proportional to a training's time: MACs at the trained resolution x images seen."""
         arch, fidelity = parse_arch(arch_text), self.fidelities[rung]
@@ -171,3 +153,53 @@ class Evaluator:
         log.info("trained %s at %s: %.4f in %.0fs", parse_arch(evaluation.arch).id, evaluation.fidelity,
                  evaluation.accuracy, evaluation.seconds)
         return evaluation
+
+
+class TabularEvaluator:
+    """Looks accuracies up in the space's published table (:mod:`nas.accuracy.tabular`) instead of training; every
+    look-up is journalled like a training, with a fidelity that says looked up or predicted."""
+
+    needs_data = False
+    compares_baselines = False
+    training_seconds = 0.0
+    diverged = 0
+    last_divergence = ""
+
+    def __init__(self, config: SearchConfig, journal: EvaluationJournal) -> None:
+        from nas.accuracy.tabular import table_source
+
+        self.config = config
+        self.journal = journal
+        self.table = table_source(Path(config.space).stem)
+
+    def accuracy_source(self) -> str:
+        from nas.accuracy.tabular import TABLES
+
+        return f"tabular: {TABLES[Path(self.config.space).stem]} (not trained)"
+
+    def evaluate(self, arch: Arch, rung: int, seed: int | None = None, **_: object) -> Evaluation:
+        seed = self.config.seed if seed is None else seed
+        return self.journal.get((str(arch), rung, seed)) or self._look_up(str(arch), rung, seed)
+
+    def evaluate_many(self, requests: list[tuple[Arch, int, int]], desc: str = "",
+                      show_progress: bool = False) -> list[Evaluation]:
+        return [self.evaluate(arch, rung, seed) for arch, rung, seed in requests]
+
+    def _look_up(self, arch_text: str, rung: int, seed: int) -> Evaluation:
+        """The table's accuracy for an arch: seed ``s`` is its ``s``-th published training (NAS-Bench-Macro has 3 per
+        code), so seeds still differ as real trainings do, and the run's noise estimate stays meaningful."""
+        arch = parse_arch(arch_text)
+        seeds = self.table.seeds(arch)  # type: ignore[attr-defined]
+        label = "tabular" if self.table.kind(arch) == "looked up" else "tabular (predicted by the surrogate)"  # type: ignore[attr-defined]
+        evaluation = Evaluation(arch_text, rung, seed, seeds[seed % len(seeds)], label, 0.0)
+        self.journal.record(evaluation)
+        return evaluation
+
+    def close(self) -> None:
+        """Nothing runs in the background."""
+
+
+def make_evaluator(config: SearchConfig, journal: EvaluationJournal,
+                   data: Dataset | None = None) -> Evaluator | TabularEvaluator:
+    """The run's accuracy source: a table when the config says ``accuracy: tabular``, else training."""
+    return TabularEvaluator(config, journal) if config.accuracy == "tabular" else Evaluator(config, journal, data)

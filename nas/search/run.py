@@ -105,8 +105,8 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
         folder.check_links()
     search_driver(config.backend).check(config)
     context = SearchContext(config)
-    if context.evaluator.tabular is None:
-        context.evaluator.data  # noqa: B018 (fail on missing data before creating anything)
+    if context.evaluator.needs_data:
+        context.evaluator.data  # type: ignore[union-attr]  # noqa: B018 (fail on missing data before creating anything)
     if not resume:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -310,7 +310,7 @@ ChosenBaseline = tuple[float, str, Arch]
 def _choose_baseline(context: SearchContext) -> ChosenBaseline | None:
     """The slowest hand-designed baseline that fits the budget (the most capacity within it); none with a table of
     accuracies, which holds only its own space's networks."""
-    if context.evaluator.tabular is not None:
+    if not context.evaluator.compares_baselines:
         return None
     fitting = []
     for name in available_baselines():
