@@ -6,6 +6,7 @@ module turns a YAML document into one, naming the file and the field of anything
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
     r = _Reader(source)
     top = r.mapping(data, "(top level)")
     r.known(top, "(top level)", {"name", "description", "widths", "resolutions", "num_classes", "divisor",
-                                 "stem", "blocks", "stages", "head"})
+                                 "stem", "blocks", "stages", "head", "screen"})
     name = r.get(top, "name", "")
     if not isinstance(name, str) or not name:
         raise r.fail("name", "must be a non-empty string")
@@ -135,8 +136,11 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
     if layers > MAX_BLOCKS:
         raise r.fail("stages", f"up to {layers} blocks (the stages' maximum depths added up); a space has at most "
                                f"{MAX_BLOCKS}")
+    screen = top.get("screen", "")
+    if not isinstance(screen, str) or not re.fullmatch(r"[a-z0-9_]*", screen):
+        raise r.fail("screen", f"{screen!r} is not an estimator's name (the search checks it against its registry)")
     space = SearchSpace(name, str(top.get("description", "")), widths, resolutions, _parse_stem(r, top), stages,
-                        _parse_head(r, top), num_classes, divisor, source)
+                        _parse_head(r, top), num_classes, divisor, source, screen)
     _check_buildable(r, space)
     return space
 

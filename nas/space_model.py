@@ -139,6 +139,9 @@ class SearchSpace:
     num_classes: int = 10
     divisor: int = 8
     path: str = ""
+    screen: str = ""
+    """The screening estimator ``--screen auto`` uses on this space, when its benchmark chose another than the
+    default's (docs/decisions/0030); '' for the default."""
 
     # -- structure --------------------------------------------------------------------------
     def slots(self, width: float, resolution: int) -> list[list[Slot]]:

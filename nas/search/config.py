@@ -6,6 +6,7 @@ reproduces a run and ``nas search --resume <name>`` continues it.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -34,6 +35,23 @@ RUNS_DIR = Path("runs")
 COUNT_RANGES = {"trials": (1, 10_000), "workers": (1, 1024), "threads": (1, 1024), "baseline_seeds": (1, 1000),
                 "finalist_seeds": (1, 1000), "eta": (2, 64), "screen_factor": (1, 100)}
 """Every count a config may set, with its range (the command line's options have the same bounds)."""
+
+
+DEFAULT_SCREEN = "naswot"
+"""What ``--screen auto`` screens with on a space that names no other: NASWOT, the best on NAS-Bench-Macro's choice
+half (docs/decisions/0009). A space whose own benchmark chose another names it (``screen:`` in its YAML, 0030)."""
+
+
+@functools.cache
+def space_screen(space: str) -> str:
+    """The screening estimator ``--screen auto`` resolves to on ``space``; the default when it names none (or does not
+    load: the config's validation reports that)."""
+    from nas.space import load_space
+
+    try:
+        return load_space(space).screen or DEFAULT_SCREEN
+    except NasError:
+        return DEFAULT_SCREEN
 
 
 class ConfigError(NasError):
@@ -102,7 +120,7 @@ class SearchConfig:
         if self.screen != "auto":
             return self.screen
         can_screen = self.backend in DRIVERS and DRIVERS[self.backend].can_screen
-        return "naswot" if can_screen and self.accuracy != "tabular" else "none"
+        return space_screen(self.space) if can_screen and self.accuracy != "tabular" else "none"
 
     @property
     def screened(self) -> int:
@@ -151,6 +169,9 @@ class SearchConfig:
         screens = ("auto", "none", *screening_names())  # read now: a registry entry added at run time counts
         if self.screen not in screens:
             raise ConfigError(f"unknown screening estimator {self.screen!r}; allowed: {', '.join(screens)}")
+        if self.screener not in screens:
+            raise ConfigError(f"space {self.space!r} names screen {self.screener!r}, which is no estimator that can "
+                              f"screen; allowed: {', '.join(screens[1:])}")
         if self.screener != "none" and not DRIVERS[self.backend].can_screen:
             raise ConfigError(f"--backend {self.backend} does not screen with a cheap estimator "
                               f"({DRIVERS[self.backend].why_not}): add --screen none")
