@@ -334,7 +334,7 @@ def load_table(device_or_path: str | Path) -> LatencyTable:
     try:
         data = read_json_bounded(path, TableError, "latency table")
     except TableError as exc:
-        raise TableError(f"{exc}; rebuild it or restore it from git") from None
+        raise TableError(f"{path}: not a readable JSON table ({exc}); rebuild it or restore it from git") from None
     return parse_table(data, path)
 
 
