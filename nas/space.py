@@ -174,8 +174,9 @@ def _parse_stage(r: _Reader, raw: Any, field: str, defaults: dict[str, Any]) -> 
     if isinstance(depth, int) and not isinstance(depth, bool):
         depth = [depth, depth]
     if not (isinstance(depth, list) and len(depth) == 2 and all(isinstance(d, int) for d in depth)
-            and 1 <= depth[0] <= depth[1] <= 32):
-        raise r.fail(f"{field}.depth", f"{depth!r} is not allowed ([min, max] with 1 <= min <= max <= 32)")
+            and 0 <= depth[0] <= depth[1] <= 32 and depth[1] >= 1):
+        raise r.fail(f"{field}.depth", f"{depth!r} is not allowed ([min, max] with 0 <= min <= max <= 32, max >= 1; "
+                                       "min 0: the stage may be skipped, where its input and output shapes agree)")
     merged = {**defaults, **{k: v for k, v in st.items() if k in BLOCK_KEYS}}
     explicit = {key: r.list_(st[key], f"{field}.{key}", kind=str) if key in st else () for key in ("choices", "first")}
     if explicit["choices"]:  # the explicit options stand for the product: its lists are not needed

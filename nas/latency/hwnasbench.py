@@ -100,6 +100,37 @@ def fbnet_arch(layers: list[FbnetLayer], ops: list[str], num_classes: int = 100)
     return Arch(32, 1.0, StemSpec(16, 3, 1), blocks, HeadSpec(1504), num_classes=num_classes)
 
 
+def fbnet_ops(arch: Arch, layers: list[FbnetLayer]) -> list[str]:
+    """The 22 FBNet ops of an arch of the ``fbnet`` space, skips last in each stage (where an identity skip sits in a
+    stage does not change the network, so this is its canonical op list; :func:`fbnet_arch` inverts it)."""
+    from nas.errors import ArchError
+
+    ops: list[str] = []
+    blocks = list(arch.blocks)
+    stages: list[list[FbnetLayer]] = []
+    for layer in layers:  # a stage begins where the shape changes (or at the first layer)
+        if not stages or not layer.identity_skip:
+            stages.append([])
+        stages[-1].append(layer)
+    for stage in stages:
+        for layer in stage:
+            block = blocks[0] if blocks else None
+            fits = block is not None and block.channels == layer.cout and block.stride == layer.stride
+            if fits and block.type == "conv" and not layer.identity_skip:
+                ops.append("skip")
+                blocks.pop(0)
+            elif fits and block.type == "ir" and not block.se:
+                ops.append(f"k{block.kernel}_e{int(block.expansion)}" + ("_g2" if block.groups == 2 else ""))
+                blocks.pop(0)
+            elif layer.identity_skip:
+                ops.append("skip")
+            else:
+                raise ArchError(f"arch {arch.id} is not an FBNet network: layer {layer.index} has no block it allows")
+    if blocks or any(op not in OPS for op in ops):
+        raise ArchError(f"arch {arch.id} is not an FBNet network (space fbnet)")
+    return ops
+
+
 def import_table(folder: Path, device: str) -> LatencyTable:
     """A table of the published values for ``rpi4`` or ``pixel3``."""
     column, description, cache_mb = DEVICES[device]
