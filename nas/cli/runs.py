@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+from collections import Counter
 from collections.abc import Sequence
 
 from nas.cli.common import SEED_MAX, bounded, print_table
@@ -143,13 +145,14 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
     rows = [("", "acc % (mean)", "seeds", "latency ms", "+-ms", "sources", "MMACs", "params", "id", "arch")]
     from nas.cost import arch_cost
     from nas.latency.table import load_table
-    from nas.search.pareto import Point, ties_kept
+    from nas.search.run_folder import RunFolder
 
     table = load_table(config.device)
     from nas.latency.host import is_foreign
 
     foreign = is_foreign(table)
-    tied = ties_kept([Point(c.arch.id, c.accuracy[top], c.latency_ms) for c in result.front])
+    summary = RunFolder(config.run_dir).pareto()  # written by the run: its ties, accuracy kinds and tie rule
+    tied = {point["id"]: point.get("tied_with", []) for point in summary["front"]}
     for c in result.front:
         cost = arch_cost(c.arch)
         sources = " ".join(f"{origin[:4]} {share * 100:.0f}%" for origin, share in sorted(table.breakdown(c.arch).items()))
@@ -159,10 +162,10 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
                      f"{cost.params / 1e6:.2f}M", c.arch.id, str(c.arch)))
     print_table(rows)
     if config.accuracy == "tabular":
-        kinds = _accuracy_kinds(config, result.front, top)
+        kinds = Counter(point.get("accuracy_kind", "looked up") for point in summary["front"])
         print("front accuracies: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
     print("* the finalist" + ("; ~ kept although a faster point is more accurate: the difference is within the seed "
-                              f"noise, and {_tie_clause(result)}" if any(tied.values()) else ""))
+                              f"noise ({summary['tie_rule']})" if any(tied.values()) else ""))
     best, base = result.best, result.baseline
     if best is not None:
         seeds = [best.samples[top][seed] for seed in sorted(best.samples[top])]
@@ -185,34 +188,11 @@ def _print_result(result) -> None:  # noqa: ANN001 (SearchResult, imported lazil
         print("no hand-designed baseline fits this budget")
 
 
-def _accuracy_kinds(config, front, rung: int) -> dict[str, int]:  # noqa: ANN001 (SearchConfig, candidates)
-    """How many of the front's accuracies were looked up and how many predicted by the table's surrogate."""
-    from nas.search.run_folder import RunFolder
-
-    journal = RunFolder(config.run_dir).journal()
-    kinds: dict[str, int] = {}
-    for candidate in front:
-        labels = {e.fidelity for e in journal.all() if e.arch == str(candidate.arch) and e.rung == rung}
-        kind = "predicted by the surrogate" if any("predicted" in label for label in labels) else "looked up"
-        kinds[kind] = kinds.get(kind, 0) + 1
-    return kinds
-
-
-def _tie_clause(result) -> str:  # noqa: ANN001 (SearchResult, imported lazily)
-    """Who wins a tie within the noise in this run, as the end of a sentence."""
-    screen = result.config.screener
-    if screen != "none" and result.config.screen_weight > 0:
-        return f"the tie went to its higher {screen} score"
-    return "the tie went to the lower latency"
-
-
 def _seeds_cell(accuracies: list[float]) -> str:
     """Seeds and their spread: '2 +-0.6' (sd, points); one seed says so instead of showing no spread."""
     if len(accuracies) == 1:
         return "1 (no spread)"
-    mean = sum(accuracies) / len(accuracies)
-    sd = (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5
-    return f"{len(accuracies)} +-{sd * 100:.1f}"
+    return f"{len(accuracies)} +-{statistics.stdev(accuracies) * 100:.1f}"
 
 
 def _bar(value: float | None) -> str:

@@ -16,7 +16,7 @@ from nas.cost import arch_cost
 from nas.search.config import ConfigError
 from nas.search.context import SearchContext
 from nas.search.pareto import Point, hypervolume, ties_kept
-from nas.search.screening import stage_estimators
+from nas.search.screening import stage_estimators, tie_rule
 
 
 def cost_fields(arch: Arch) -> dict[str, int]:
@@ -60,7 +60,7 @@ def write_outputs(result: Any, context: SearchContext) -> None:
                    "finalist": c.arch.id == best_id, "tied_with": tied[c.arch.id],
                    "accuracy_kind": _accuracy_kind(context, c, top)}
                   for c in result.front],
-        "tie_rule": tie_rule(context), "verdict": _verdict(result),
+        "tie_rule": tie_rule(context.config.screener, context.config.screen_weight), "verdict": _verdict(result),
         "baseline": result.baseline, "candidates": len(result.candidates), "infeasible_rejected": result.infeasible,
         "seconds": result.seconds, "training_seconds": result.training_seconds,
         "overhead_fraction": max(0.0, 1 - result.training_seconds / result.seconds) if result.seconds else 0.0,
@@ -71,18 +71,12 @@ def write_outputs(result: Any, context: SearchContext) -> None:
 
 def _accuracy_kind(context: SearchContext, candidate: Any, rung: int) -> str:
     """'trained', 'looked up' or 'predicted': what the front point's accuracy is (a tabular source may predict a
-    network its table does not hold)."""
-    labels = {e.fidelity for e in context.journal.all() if e.arch == str(candidate.arch) and e.rung == rung}
+    network its table does not hold; the label is the journalled evaluation's fidelity)."""
+    labels = [evaluation.fidelity for seed in candidate.samples[rung]
+              if (evaluation := context.journal.get((str(candidate.arch), rung, seed))) is not None]
     if not any(label.startswith("tabular") for label in labels):
         return "trained"
     return "predicted" if any("predicted" in label for label in labels) else "looked up"
-
-
-def tie_rule(context: SearchContext) -> str:
-    """How the run breaks a tie within the seed noise, in words every output uses (console, pareto.json, report)."""
-    if context.screening is not None and context.config.screen_weight:
-        return f"accuracies within the seed noise are ties, which go to the higher {context.screening.name} score"
-    return "accuracies within the seed noise are ties, which go to the lower latency"
 
 
 def _verdict(result: Any) -> dict[str, Any] | None:

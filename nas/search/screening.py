@@ -172,3 +172,11 @@ def _looked_up(stage: dict[str, Any]) -> dict[str, Any]:
         "a blend with the ground truth (looked up); not measured"
     return {**stage, "estimator": "tabular" if stage["estimator"].startswith("rung") else stage["estimator"],
             "what": what, "ranks": ranks}
+
+
+def tie_rule(screener: str, screen_weight: float) -> str:
+    """How a run breaks a tie within the seed noise, in the words every output uses (pareto.json, the console, the
+    report, the record study)."""
+    if screener != "none" and screen_weight > 0:
+        return f"accuracies within the seed noise are ties, which go to the higher {screener} score"
+    return "accuracies within the seed noise are ties, which go to the lower latency"

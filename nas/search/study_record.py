@@ -25,10 +25,13 @@ every trial of the dashboard's plain front is on the run's front or within the n
 
 from __future__ import annotations
 
+import statistics
 import warnings
 from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
+
+from nas.search.screening import tie_rule
 
 if TYPE_CHECKING:
     from nas.search.context import SearchContext
@@ -84,9 +87,7 @@ def write_record(result: SearchOutcome, context: SearchContext, storage: optuna.
         "role": "record", "space": context.config.space, "device": context.config.device,
         "budget_ms": context.oracle.budget_ms, "judged_at": context.config.fidelities[top].label(),
         "noise_sd": result.noise, "front_ids": front_ids, "finalist_id": finalist,
-        "tie_rule": ("accuracies within the seed noise are ties, which go to the higher screening merit"
-                     if context.screening is not None and context.config.screen_weight else
-                     "accuracies within the seed noise are ties, which go to the lower latency"),
+        "tie_rule": tie_rule(context.config.screener, context.config.screen_weight),
         "baseline": result.baseline, "sampler_study": sampler_study_name(name),
     }
     for key, value in attrs.items():
@@ -117,7 +118,4 @@ def write_record(result: SearchOutcome, context: SearchContext, storage: optuna.
 
 def _sd(values: list[float]) -> float | None:
     """The seeds' sample standard deviation; None for one seed (one seed has no spread to show)."""
-    if len(values) < 2:
-        return None
-    mean = sum(values) / len(values)
-    return (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return statistics.stdev(values) if len(values) > 1 else None
