@@ -33,9 +33,22 @@ to the training.
 Regret = best feasible 50-epoch accuracy - the returned network's (mean over its codes and seeds).
 Results are kept per cell, so an interrupted run resumes.
 
-    python bench/search_regret.py [--seeds 5] [--trials 16] [--trained-seeds 0] [--devices cpu_x86 rpi4]
+Every cell also runs the arms of ``bench/regret_arms.py``: ``default`` (``nas search --accuracy tabular`` on its
+defaults, through the CLI), ``random``, ``most_macs``, ``most_params`` and ``one_line_rule``. Two more sets of cells
+run only those arms:
 
-Writes bench/results/search_regret.json.
+* ``--cells unseen``: NAS-Bench-Macro on pixel3, gtx1080ti and xeon_gold_6226 at the 10th, 35th, 60th and 85th
+  percentiles of predicted latency: devices and budgets no default was chosen on (decision 0025 was tuned on the
+  cpu_x86 cells above);
+* ``--space accel_nasbench``: Accel-NASBench's ImageNet top-1 on a100, tpuv3 and zcu102 at the 25th, 50th and 75th
+  percentiles of its 4,129 networks' predicted latencies, the search drawing its pool from them (``--candidates
+  table``).
+
+    python bench/search_regret.py [--seeds 5] [--trials 16] [--trained-seeds 0] [--devices cpu_x86 rpi4]
+    python bench/search_regret.py --cells unseen --data $NAS_DATA
+    python bench/search_regret.py --space accel_nasbench --data $NAS_DATA
+
+Writes bench/results/search_regret.json, search_regret_unseen.json and search_regret_accel.json.
 """
 
 from __future__ import annotations
@@ -49,6 +62,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from regret_arms import ScoreMemo, accel_nasbench, nas_bench_macro, run_cells, share_cifar10
+from regret_arms import summarise as summarise_arms
 
 import nas.accuracy
 from nas.accuracy.nas_bench_macro import load_benchmark
@@ -65,6 +80,12 @@ NASWOT_CACHE = RESULTS / "search_regret_naswot.json"
 TRAINING_MEMO = RESULTS / "search_regret_trainings.json"
 FIDELITY = RESULTS / "accuracy_fidelity.json"
 BUDGETS = {"tight": 25, "middle": 50, "loose": 75}
+UNSEEN = {"p10": 10, "p35": 35, "p60": 60, "p85": 85}
+SECOND = {"accel_nasbench": (["a100", "tpuv3", "zcu102"], BUDGETS, "search_regret_accel.json",
+                             "Accel-NASBench ImageNet top-1 (val_top1, the paper's proxified training)"),
+          "unseen": (["pixel3", "gtx1080ti", "xeon_gold_6226"], UNSEEN, "search_regret_unseen.json",
+                     "NAS-Bench-Macro 50-epoch CIFAR-10 test accuracy (mean over codes and seeds)")}
+"""The cells that run only the arms of regret_arms.py: devices, budgets by percentile, output, ground truth."""
 
 
 def best_estimator() -> str:
@@ -97,9 +118,20 @@ def main() -> None:
     parser.add_argument("--screened", action="store_true",
                         help="also run the default algorithm (NASWOT screening) with the tabular source: ~1 s a new arch")
     parser.add_argument("--data", default=None)
-    parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--space", default="nas_bench_macro", choices=("nas_bench_macro", "accel_nasbench"))
+    parser.add_argument("--cells", default="bench", choices=("bench", "unseen"),
+                        help="bench: the cells below (every arm); unseen: NAS-Bench-Macro devices and budgets no "
+                             "default was chosen on (the arms of regret_arms.py)")
     args = parser.parse_args()
-    out = Path(args.out)
+    memo = ScoreMemo()
+    memo.install()
+    share_cifar10()
+    atexit.register(memo.save)
+    if args.space == "accel_nasbench" or args.cells == "unseen":
+        second(args.space if args.space == "accel_nasbench" else "unseen", args.seeds, args.data, args.out)
+        return
+    out = Path(args.out or OUT)
     document = json.loads(out.read_text()) if out.is_file() else {}
     document.update({"bench": "search_regret", "space": "nas_bench_macro", "trials": args.trials,
                      "ground_truth": "NAS-Bench-Macro 50-epoch CIFAR-10 test accuracy (mean over codes and seeds)"})
@@ -150,9 +182,40 @@ def main() -> None:
                     cell["search_trained_memo_hits"] = memo_hits[0] - hits
                 _save(out, document)
                 print(key, {k: round(v, 2) for k, v in cell.items() if isinstance(v, float)}, flush=True)
+    run_cells(nas_bench_macro(), args.devices, BUDGETS, args.seeds, args.data, cells, lambda: _save(out, document))
     document["summary"] = summarise(cells, sorted({key.split("/")[0] for key in cells}))
     _save(out, document)
     print(json.dumps(document["summary"], indent=1))
+
+
+def second(which: str, seeds: int, data: str | None, out_path: str | None) -> None:
+    """The cells that run only the arms of regret_arms.py (``--cells unseen``, ``--space accel_nasbench``)."""
+    devices, budgets, file_name, truth = SECOND[which]
+    out = Path(out_path or RESULTS / file_name)
+    document = json.loads(out.read_text()) if out.is_file() else {}
+    ground = accel_nasbench() if which == "accel_nasbench" else nas_bench_macro()
+    document.update({"bench": "search_regret", "space": ground.space, "trials": 16, "ground_truth": truth,
+                     "universe": len(ground.archs), "budgets_percentiles": budgets})
+    cells = document.setdefault("cells", {})
+    run_cells(ground, devices, budgets, seeds, data, cells, lambda: _save(out, document))
+    document["summary"] = summarise_arms(cells)
+    document["targets"] = judge(document["summary"])
+    _save(out, document)
+    print(json.dumps(document["targets"], indent=1))
+
+
+def judge(summary: dict) -> dict:
+    """Per (device, budget): the default's median regret, whether it is <= 0.5 points, and each baseline it beats
+    (a lower median), ties or loses to."""
+    verdicts = {}
+    for group, arms in summary.items():
+        if "default" not in arms:
+            continue
+        mine = arms["default"]["median_regret_pts"]
+        versus = {arm: ("ahead" if mine < row["median_regret_pts"] else "tied" if mine == row["median_regret_pts"]
+                        else "behind") for arm, row in arms.items() if arm != "default"}
+        verdicts[group] = {"default_median_pts": mine, "within_0.5": mine <= 0.5, "versus": versus}
+    return verdicts
 
 
 def summarise(cells: dict, devices: list[str]) -> dict:

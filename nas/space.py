@@ -114,7 +114,8 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
     r = _Reader(source)
     top = r.mapping(data, "(top level)")
     r.known(top, "(top level)", {"name", "description", "widths", "resolutions", "num_classes", "divisor",
-                                 "stem", "blocks", "stages", "head", "screen"})
+                                 "stem", "blocks", "stages", "head", "screen", "screen_resolution",
+                                 "prescreen"})
     name = r.get(top, "name", "")
     if not isinstance(name, str) or not name:
         raise r.fail("name", "must be a non-empty string")
@@ -139,11 +140,18 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
     screen = top.get("screen", "")
     if not isinstance(screen, str) or not re.fullmatch(r"[a-z0-9_]*", screen):
         raise r.fail("screen", f"{screen!r} is not an estimator's name (the search checks it against its registry)")
+    screen_resolution = r.int_(top.get("screen_resolution", 0), "screen_resolution", low=0, high=1024)
+    prescreen = top.get("prescreen", "")
+    if prescreen not in ("", *PRESCREEN_SIGNALS):
+        raise r.fail("prescreen", f"{prescreen!r} is not a pre-screen signal (allowed: {', '.join(PRESCREEN_SIGNALS)})")
     space = SearchSpace(name, str(top.get("description", "")), widths, resolutions, _parse_stem(r, top), stages,
-                        _parse_head(r, top), num_classes, divisor, source, screen)
+                        _parse_head(r, top), num_classes, divisor, source, screen, screen_resolution, prescreen)
     _check_buildable(r, space)
     return space
 
+
+PRESCREEN_SIGNALS = ("macs", "params")
+"""The free capacity signals a pre-screen may rank by: the most of it for the latency chooses what is screened."""
 
 BLOCK_KEYS = {"types", "kernels", "expansions", "act", "tied"}
 """Block choices a stage may set, or inherit from the top-level ``blocks``; ``tied: true`` makes one choice for the

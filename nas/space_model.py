@@ -142,6 +142,12 @@ class SearchSpace:
     screen: str = ""
     """The screening estimator ``--screen auto`` uses on this space, when its benchmark chose another than the
     default's (docs/decisions/0030); '' for the default."""
+    screen_resolution: int = 0
+    """The largest input a zero-cost screen scores an arch of this space at (0: the arch's own): at 224 px a proxy
+    costs 10-30 s a network on a laptop CPU, and the ranking its benchmark measured was at this resolution."""
+    prescreen: str = ""
+    """The free signal ``--prescreen auto`` chooses the screened candidates by on this space, when its benchmark chose
+    another than MACs (docs/decisions/0031); '' for MACs."""
 
     # -- structure --------------------------------------------------------------------------
     def slots(self, width: float, resolution: int) -> list[list[Slot]]:

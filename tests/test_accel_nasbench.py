@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nas.accuracy.accel_nasbench import BenchmarkError, load_rows, published_macs, stage_choices_to_arch
+from nas.accuracy.accel_nasbench import AccelNasBench, BenchmarkError, load_rows, published_macs, stage_choices_to_arch
 from nas.cost import arch_cost
 
 
@@ -67,7 +67,6 @@ def test_the_space_holds_every_published_network_with_choices_tied_per_stage(row
 
 
 def test_the_tabular_source_looks_up_a_published_network_and_predicts_another(rows: list) -> None:
-    from nas.accuracy.accel_nasbench import AccelNasBench
     from nas.space import load_space
 
     bench = AccelNasBench(rows)
@@ -87,18 +86,27 @@ def test_the_tabular_source_looks_up_a_published_network_and_predicts_another(ro
 
 
 @pytest.mark.e2e
-def test_a_tabular_search_of_the_space_says_what_it_looked_up(tmp_path, capsys) -> None:  # noqa: ANN001
+def test_a_tabular_search_runs_the_default_algorithm_on_the_published_networks(tmp_path, capsys) -> None:  # noqa: ANN001
+    """``--accuracy tabular`` screens as the default does (the space's snip, at its screen resolution), and
+    ``--candidates table`` keeps every candidate among the published networks, so every accuracy is looked up."""
     import json
 
     from conftest import run_main
 
     result = run_main(capsys, "search", "--space", "accel_nasbench", "--device", "a100", "--budget", "0.14ms",
-                      "--accuracy", "tabular", "--trials", "8", "--runs-dir", str(tmp_path), "--name", "a")
+                      "--accuracy", "tabular", "--candidates", "table", "--trials", "4", "--data", "synthetic",
+                      "--runs-dir", str(tmp_path), "--name", "a")
     assert result.returncode == 0, result.stderr
     pareto = json.loads((tmp_path / "a" / "pareto.json").read_text())
-    assert pareto["front"] and all(p["accuracy_kind"] in ("looked up", "predicted") for p in pareto["front"])
+    assert pareto["front"] and {p["accuracy_kind"] for p in pareto["front"]} == {"looked up"}
     assert "Accel-NASBench" in pareto["accuracy_source"]
+    assert [e["estimator"] for e in pareto["estimators"][:2]] == ["macs", "snip"]
     assert all(p["latency_ms"] <= 0.14 for p in pareto["front"])
+    published = set(AccelNasBench().published)
+    screened = [json.loads(line) for line in (tmp_path / "a" / "screening.jsonl").read_text().splitlines()]
+    assert len(screened) == 16 and {r["estimator"] for r in screened} == {"snip"}
+    assert {r["resolution"] for r in screened} == {64} and {r["arch"] for r in screened} <= published
+    assert "not the default algorithm" not in result.stderr
 
 
 def test_a_per_layer_table_fitted_on_whole_networks_recovers_their_costs(rows: list) -> None:

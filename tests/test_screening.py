@@ -46,7 +46,7 @@ def test_older_run_configs_resume_without_screening_and_ray_refuses_it(tmp_path:
     with pytest.raises(ConfigError, match="--screen none"):
         SearchConfig(backend="ray", screen="naswot").validate()
     assert SearchConfig(backend="ray").screener == "none" and SearchConfig().screener == "naswot"
-    assert SearchConfig(space="nas_bench_macro", accuracy="tabular").screener == "none"
+    assert SearchConfig(space="nas_bench_macro", accuracy="tabular").screener == "naswot"
     with pytest.raises(ConfigError, match="unknown screening estimator"):
         SearchConfig(screen="oracle").validate()
     with pytest.raises(ConfigError, match="screen_weight"):
@@ -85,7 +85,10 @@ def test_the_default_stages_are_named_with_their_ranking() -> None:
     assert all("Spearman" in s["ranks"] for s in stages), stages
     custom = stage_estimators(SearchConfig(rungs=TINY_RUNGS))
     assert custom[-1]["ranks"] == "ranking not measured for these rungs"
-    assert stage_estimators(SearchConfig(space="nas_bench_macro", accuracy="tabular"))[0]["estimator"] == "tabular"
+    tabular = stage_estimators(SearchConfig(space="nas_bench_macro", accuracy="tabular"))
+    assert [s["estimator"] for s in tabular] == ["macs", "naswot", "naswot", "tabular"], tabular
+    assert [s["estimator"] for s in stage_estimators(SearchConfig(space="nas_bench_macro", accuracy="tabular",
+                                                                  screen="none"))] == ["tabular", "tabular"]
 
 
 @pytest.mark.e2e

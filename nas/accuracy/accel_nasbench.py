@@ -161,6 +161,15 @@ class AccelNasBench:
     def kind(self, arch: Arch) -> str:
         return self.accuracy(arch)[1]
 
+    def archs(self) -> list[Arch]:
+        """The published networks with an accuracy, each once (what ``--candidates table`` draws from)."""
+        seen: dict[str, Arch] = {}
+        for row in self.rows:
+            if row.values.get("val_top1") is not None:
+                arch = stage_choices_to_arch(row.stages)
+                seen.setdefault(str(arch), arch)
+        return list(seen.values())
+
     def seeds(self, arch: Arch) -> list[float]:
         """One training per network (the paper's one seed), for the evaluator's seed interface."""
         return [self.accuracy(arch)[0]]

@@ -30,7 +30,7 @@ def measured(name: str) -> dict[str, Any] | None:
 
 BENCHMARKS = {"nas_bench_macro": "held-out NAS-Bench-Macro networks (50-epoch accuracy)",
               "ghost_mbv2": "ghost_mbv2 networks (vs a 3-epoch, 6,000-image training)",
-              "accel_nasbench": "held-out Accel-NASBench networks (ImageNet top-1; proxies at 112 px)"}
+              "accel_nasbench": "held-out Accel-NASBench networks (ImageNet top-1; proxies at 64 px, as the search screens)"}
 """Each ground truth the bench ranks against, by the space its networks belong to."""
 
 

@@ -29,6 +29,12 @@ def table_source(space: str) -> object:
     return load_benchmark()
 
 
+def table_archs(space: str) -> list[Arch]:
+    """The networks a space's table measured (every one of NAS-Bench-Macro's space; Accel-NASBench's 4,138 of
+    1e11): what ``--candidates table`` draws the pre-screen pool from, so that every accuracy is looked up."""
+    return table_source(space).archs()  # type: ignore[attr-defined]
+
+
 def check_tabular_space(space: str) -> None:
     """One clear error when a space has no table of trained accuracies."""
     if space not in TABLES:

@@ -41,19 +41,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch threads per training (default: the cores shared out over the workers)")
     p.add_argument("--accuracy", default=None, choices=("train", "tabular"),
                    help="train (default): short CIFAR-10 trainings; tabular: look up the space's published trained "
-                        "accuracies instead (space nas_bench_macro): benchmarks a search algorithm in seconds")
+                        "accuracies instead (spaces nas_bench_macro, accel_nasbench): judges the search algorithm "
+                        "against published ground truth")
     from nas.accuracy.registry import ESTIMATORS, screening_names
 
     p.add_argument("--screen", default=None,
                    help="cheap estimator that scores candidates before any training; only the best --trials of "
-                        "them are trained: auto (default: naswot, or none on the Ray backend and with --accuracy "
-                        "tabular), " + ", ".join(f"{n} ({ESTIMATORS[n].cost})" for n in screening_names())
+                        "them are trained: auto (default: the space's own, naswot unless its YAML names another; none "
+                        "on the Ray backend), " + ", ".join(f"{n} ({ESTIMATORS[n].cost})" for n in screening_names())
                         + ", or none (train every sampled candidate)")
     p.add_argument("--screen-factor", type=bounded(1, 100), default=None,
                    help="candidates screened per trained one (default 4: 64 screened for 16 trained)")
     p.add_argument("--prescreen-pool", type=bounded(0, 1_000_000), default=None,
                    help="random archs whose MACs and latency (free) choose what is screened: those with the most "
                         "MACs for their latency (default 2048; 0: the sampler proposes every screened candidate)")
+    p.add_argument("--prescreen", default=None, choices=("auto", "macs", "params"),
+                   help="the free signal whose most for the latency chooses what is screened: auto (default: the "
+                        "space's choice, MACs unless its YAML names another), macs or params")
+    p.add_argument("--candidates", default=None, choices=("space", "table"),
+                   help="where the pre-screen pool is drawn from: space (default), random networks of the whole space; "
+                        "table, the networks the space's table measured, so every accuracy is looked up (spaces "
+                        "nas_bench_macro, accel_nasbench)")
     p.add_argument("--screen-weight", type=bounded(0, 1, float), default=None,
                    help="weight of the screening score's percentile, beside the trained accuracy's, when promoting "
                         "to the next rung (0-1; default from bench/accuracy_fidelity.py)")
@@ -121,10 +129,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     result = run_search(config, resume=resume)
     _print_result(result)
     if config.accuracy == "tabular" and config.screener == "none":
-        print("note: this tabular search trains nothing and screens nothing: the sampler proposes every candidate and "
-              "the table judges it, which is not the default algorithm (no capacity pre-screen, no screen); to look up "
-              "the default algorithm's choices, add --screen naswot (needs CIFAR-10 images) or --screen macs",
-              file=sys.stderr)
+        print("note: this tabular search screens nothing: the sampler proposes every candidate and the table judges "
+              "it, which is not the default algorithm (no capacity pre-screen, no screen); drop --screen none to judge "
+              "the default", file=sys.stderr)
     return 0
 
 

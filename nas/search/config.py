@@ -28,9 +28,14 @@ STUDY_FILE = "study.db"
 """The Optuna study's file in a run folder (the default storage); :class:`nas.search.run_folder.RunFolder` names it."""
 SCREENS = ("auto", "none", *screening_names())
 """What may screen candidates before any training: the registry's estimators that can (free or zero-cost: seconds
-per arch, :mod:`nas.accuracy.registry`). ``none`` trains every sampled feasible candidate at rung 0; ``auto`` is
-naswot on the Optuna backend with training, and none on the Ray backend (Ray Tune screens by rung-0 training with
-ASHA) or with the tabular source (it looks up in seconds)."""
+per arch, :mod:`nas.accuracy.registry`). ``none`` trains every sampled feasible candidate at rung 0; ``auto`` is the
+space's screen (naswot unless its YAML names another) on the Optuna backend, with training or with the tabular source
+(which then judges the default algorithm), and none on the Ray backend (Ray Tune screens by rung-0 training with
+ASHA)."""
+CANDIDATES = ("space", "table")
+"""Where the pre-screen pool is drawn from: ``space``, random networks of the whole space (the default); ``table``,
+the networks the space's table measured (a sampled benchmark's published ones), so that a tabular search looks every
+accuracy up and its regret is measured against public ground truth."""
 RUNS_DIR = Path("runs")
 COUNT_RANGES = {"trials": (1, 10_000), "workers": (1, 1024), "threads": (1, 1024), "baseline_seeds": (1, 1000),
                 "finalist_seeds": (1, 1000), "eta": (2, 64), "screen_factor": (1, 100)}
@@ -40,6 +45,22 @@ COUNT_RANGES = {"trials": (1, 10_000), "workers": (1, 1024), "threads": (1, 1024
 DEFAULT_SCREEN = "naswot"
 """What ``--screen auto`` screens with on a space that names no other: NASWOT, the best on NAS-Bench-Macro's choice
 half (docs/decisions/0009). A space whose own benchmark chose another names it (``screen:`` in its YAML, 0030)."""
+
+
+DEFAULT_PRESCREEN = "macs"
+"""What ``--prescreen auto`` chooses the screened candidates by on a space that names no other: MACs, chosen on
+NAS-Bench-Macro (docs/decisions/0025). A space whose own benchmark chose another names it (``prescreen:``, 0031)."""
+
+
+@functools.cache
+def space_prescreen(space: str) -> str:
+    """The pre-screen signal ``--prescreen auto`` resolves to on ``space`` (MACs when it names none)."""
+    from nas.space import load_space
+
+    try:
+        return load_space(space).prescreen or DEFAULT_PRESCREEN
+    except NasError:
+        return DEFAULT_PRESCREEN
 
 
 @functools.cache
@@ -77,7 +98,7 @@ RESUMABLE_CHANGES = ("trials", "workers", "threads", "data", "address")
 """What a resumed run may change: how much more to do and where it runs, never what it searches or how."""
 
 
-BEFORE_SCREENING = {"screen": "none", "prescreen_pool": 0}
+BEFORE_SCREENING = {"screen": "none", "prescreen_pool": 0, "prescreen": "macs"}
 """Values a saved config.yaml without these fields ran with: such a run trained every candidate at rung 0 (or,
 with screening, screened what the sampler proposed, with no capacity pre-screen)."""
 
@@ -110,6 +131,11 @@ class SearchConfig:
     prescreen_pool: int = 2048
     """Random archs whose MACs and latency (both free) choose the screened candidates: the ones with the most MACs
     for their latency are screened (:func:`nas.search.initial.capacity_front`); 0 lets the sampler propose them."""
+    candidates: str = "space"
+    """Where the pre-screen pool is drawn from (:data:`CANDIDATES`)."""
+    prescreen: str = "auto"
+    """The free signal whose most for the latency chooses what is screened: macs, params, or auto (the space's
+    ``prescreen:``, else MACs)."""
     screen_weight: float = 1.0
     """Promotion merit: this share of the screening score's percentile, the rest the rung accuracy's. 1.0 was
     best on the choice half of bench/accuracy_fidelity.py (docs/decisions/0009)."""
@@ -120,7 +146,12 @@ class SearchConfig:
         if self.screen != "auto":
             return self.screen
         can_screen = self.backend in DRIVERS and DRIVERS[self.backend].can_screen
-        return space_screen(self.space) if can_screen and self.accuracy != "tabular" else "none"
+        return space_screen(self.space) if can_screen else "none"
+
+    @property
+    def prescreen_signal(self) -> str:
+        """The pre-screen signal this run uses: ``prescreen``, with ``auto`` resolved."""
+        return space_prescreen(self.space) if self.prescreen == "auto" else self.prescreen
 
     @property
     def screened(self) -> int:
@@ -178,6 +209,21 @@ class SearchConfig:
         if isinstance(self.prescreen_pool, bool) or not isinstance(self.prescreen_pool, int) \
                 or not 0 <= self.prescreen_pool <= 1_000_000:
             raise ConfigError(f"prescreen_pool must be a whole number in [0, 1000000], got {self.prescreen_pool!r}")
+        from nas.space import PRESCREEN_SIGNALS
+
+        if self.prescreen not in ("auto", *PRESCREEN_SIGNALS):
+            raise ConfigError(f"unknown pre-screen signal {self.prescreen!r}; allowed: auto, "
+                              f"{', '.join(PRESCREEN_SIGNALS)}")
+        if self.candidates not in CANDIDATES:
+            raise ConfigError(f"unknown candidates {self.candidates!r}; allowed: {', '.join(CANDIDATES)}")
+        if self.candidates == "table":
+            from nas.accuracy.tabular import check_tabular_space
+
+            check_tabular_space(self.space)
+            if self.screener == "none" or not self.prescreen_pool:
+                raise ConfigError("--candidates table draws the pre-screen pool from the table's networks, and this run "
+                                  "has no pre-screen (it needs a screen and --prescreen-pool above 0): drop "
+                                  "--candidates table, or --screen none / --prescreen-pool 0")
         if isinstance(self.screen_weight, bool) or not isinstance(self.screen_weight, (int, float)) \
                 or not 0 <= self.screen_weight <= 1:
             raise ConfigError(f"screen_weight must be a number in [0, 1], got {self.screen_weight!r}")
@@ -270,6 +316,9 @@ class SearchConfig:
             raise ConfigError(f"{path}: unknown option(s) {unknown}; allowed: {', '.join(sorted(known))}")
         for name, before in BEFORE_SCREENING.items():  # a config without these fields ran without screening: it resumes so
             data.setdefault(name, before)
+        if "candidates" not in data and data.get("accuracy") == "tabular":
+            data.setdefault("screen", "auto")  # a tabular run saved before it screened by default resumes unscreened
+            data["screen"] = "none" if data["screen"] == "auto" else data["screen"]
         defaults = cls()
         for name, value in data.items():
             default = getattr(defaults, name)

@@ -185,6 +185,10 @@ class TabularEvaluator:
                       show_progress: bool = False) -> list[Evaluation]:
         return [self.evaluate(arch, rung, seed) for arch, rung, seed in requests]
 
+    def trainings(self, arch: Arch) -> int:
+        """How many distinct published trainings the table holds for ``arch``: a seed beyond them repeats one."""
+        return len(self.table.seeds(arch))  # type: ignore[attr-defined]
+
     def _look_up(self, arch_text: str, rung: int, seed: int) -> Evaluation:
         """The table's accuracy for an arch: seed ``s`` is its ``s``-th published training (NAS-Bench-Macro has 3 per
         code), so seeds still differ as real trainings do, and the run's noise estimate stays meaningful."""

@@ -48,8 +48,13 @@ def initial_design(config: SearchConfig, context: SearchContext) -> list[dict]:
     latency-stratified feasible archs."""
     oracle = context.oracle
     if config.screener != "none" and config.prescreen_pool:
+        universe = None
+        if config.candidates == "table":
+            from nas.accuracy.tabular import table_archs
+
+            universe = table_archs(Path(config.space).stem)
         return capacity_front(context.space, oracle.compiled, oracle.budget_ms, config.screened, config.seed,
-                              config.prescreen_pool)
+                              config.prescreen_pool, universe, config.prescreen_signal)
     return latency_stratified(context.space, oracle.compiled, oracle.budget_ms, startup_trials(config), config.seed)
 
 

@@ -41,6 +41,7 @@ from nas.progress import Stages
 from nas.search.config import ConfigError, SearchConfig
 from nas.search.context import SearchContext, baseline_strings
 from nas.search.drivers import search_driver
+from nas.search.evaluator import TabularEvaluator
 from nas.search.outputs import cost_fields, write_outputs
 from nas.search.pareto import Point, front_best, nondominated_ranks, pareto_front
 from nas.search.run_folder import RunFolder
@@ -189,7 +190,7 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
         if top == 0:
             stages.begin("baseline" + (f" {chosen_baseline[1]}" if chosen_baseline else ": none fits the budget"))
         baseline = _baseline(context, chosen_baseline, show_progress)
-        stages.begin(f"finalist: the front's most accurate arch judged by {config.finalist_seeds} seed(s)")
+        stages.begin(f"finalist: the front's most accurate arch judged by up to {config.finalist_seeds} seed(s)")
         front, noise, best = _confirmed_front(context, candidates, show_progress)
         result = SearchResult(config, candidates, front, baseline, noise, time.perf_counter() - started,
                               context.evaluator.training_seconds, infeasible, context.evaluator.accuracy_source(), best)
@@ -241,10 +242,10 @@ def _confirmed_front(context: SearchContext, candidates: list[Candidate],
                      show_progress: bool) -> tuple[list[Candidate], float | None, Candidate | None]:
     """The top-rung front once its best arch is judged by ``finalist_seeds`` seeds (see step 4)."""
     rung = len(context.config.fidelities) - 1
-    seeds = [context.config.seed + i for i in range(context.config.finalist_seeds)]
     while True:
         noise = context.journal.noise(rung)
         front, best = _front(candidates, rung, noise, _tie_merit(context, candidates, rung))
+        seeds = _finalist_seeds(context, best.arch) if best is not None else []
         if best is None or all(seed in best.samples[rung] for seed in seeds):
             return front, noise, best
         # Workers the finalist leaves idle confirm the next most accurate archs at the rung meanwhile: if
@@ -256,6 +257,15 @@ def _confirmed_front(context: SearchContext, candidates: list[Candidate],
                                             f"finalist {best.arch.id}", show_progress)
         for (candidate, seed), evaluation in zip(requests, evaluations):
             candidate.record(rung, seed, evaluation.accuracy)
+
+
+def _finalist_seeds(context: SearchContext, arch: Arch) -> list[int]:
+    """The seeds the finalist is judged by: ``finalist_seeds`` of them, or as many as the table published for it (a
+    tabular seed beyond its trainings would repeat one: Accel-NASBench trained each network once)."""
+    count = context.config.finalist_seeds
+    if isinstance(context.evaluator, TabularEvaluator):
+        count = min(count, context.evaluator.trainings(arch))
+    return [context.config.seed + i for i in range(count)]
 
 
 def _tie_merit(context: SearchContext, candidates: list[Candidate], rung: int) -> dict[str, float] | None:

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +39,12 @@ log = logging.getLogger(__name__)
 class ScreeningJournal:
     """The run's screening scores by arch string, computed on demand and kept on disk."""
 
-    def __init__(self, estimator_name: str, path: Path, load_data: Callable[[], Dataset], seed: int) -> None:
-        """``load_data`` gives the images a zero-cost proxy scores on; called only when one is first needed."""
+    def __init__(self, estimator_name: str, path: Path, load_data: Callable[[], Dataset], seed: int,
+                 resolution: int = 0) -> None:
+        """``load_data`` gives the images a zero-cost proxy scores on; called only when one is first needed.
+        ``resolution`` (the space's ``screen_resolution``; 0: each arch's own) caps the input a proxy scores at."""
         self.name = estimator_name
+        self.resolution = resolution
         self.path = path
         self._load_data = load_data
         self._seed = seed
@@ -76,14 +80,23 @@ class ScreeningJournal:
 
                 entry = estimator_entry(self.name)
                 self._estimator = entry.make(self._load_data() if entry.needs_data else None, self._seed)
-            result = self._estimator.score(arch)
+            result = self._estimator.score(self.scored(arch))
             if not math.isfinite(result.value):  # a proxy that fails on an arch ranks it last, not first
                 log.warning("%s gave %s for %s; it ranks last", self.name, result.value, arch.id)
             value = result.value if math.isfinite(result.value) else -1e300
             append_line(self.path, json.dumps({"arch": text, "estimator": self.name, "value": value,
-                                               "seconds": result.seconds, "fidelity": result.fidelity}))
+                                               "seconds": result.seconds, "fidelity": result.fidelity,
+                                               "resolution": self.scored(arch).resolution}))
             self.scores[text] = value
         return [self.scores[str(arch)] for arch in archs]
+
+
+    def scored(self, arch: Arch) -> Arch:
+        """The network the proxy scores: ``arch`` itself, or at :attr:`resolution` when that is lower (the same
+        weights and layers at a smaller input: ranks as the bench measured it, at a fraction of the cost)."""
+        if self.resolution and arch.resolution > self.resolution:
+            return replace(arch, resolution=self.resolution)
+        return arch
 
 
 def best_screened(scores: dict[str, float], latency: dict[str, float], count: int) -> list[str]:
@@ -137,9 +150,12 @@ def stage_estimators(config: SearchConfig) -> list[dict[str, Any]]:
     tabular = config.accuracy == "tabular"
     stages = []
     if screen != "none" and config.prescreen_pool:
-        stages.append({"stage": f"choose {config.screened} to screen from {config.prescreen_pool} random feasible "
-                                "candidates", "estimator": "macs",
-                       "what": "the most MACs for their latency (non-dominated rank)", "ranks": ranks("macs")})
+        signal = config.prescreen_signal
+        where = "of the table's networks" if config.candidates == "table" else "random"
+        stages.append({"stage": f"choose {config.screened} to screen from {config.prescreen_pool} {where} feasible "
+                                "candidates", "estimator": signal,
+                       "what": f"the most {'MACs' if signal == 'macs' else signal} for their latency (non-dominated "
+                               "rank)", "ranks": ranks(signal)})
     if screen != "none":
         stages.append({"stage": f"screen {config.screened} candidates, train the best {config.trials}",
                        "estimator": screen, "ranks": ranks(screen)})
