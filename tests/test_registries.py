@@ -76,7 +76,8 @@ def test_a_new_sampler_runs_a_search_from_one_file_and_one_line(tmp_path: Path, 
     monkeypatch.setitem(samplers.SAMPLERS, "qmc", samplers.SamplerEntry(
         "qmc", "quasi-Monte Carlo", "plugins.dummy_sampler:qmc", lambda config: 0))
     result = run_main(capsys, "search", "--space", "nas_bench_macro", "--device", "cpu_x86", "--budget", "1ms",
-                      "--accuracy", "tabular", "--sampler", "qmc", "--runs-dir", str(tmp_path), "--name", "q")
+                      "--accuracy", "tabular", "--screen", "none", "--sampler", "qmc", "--runs-dir", str(tmp_path),
+                      "--name", "q")
     assert result.returncode == 0, result.stderr
     from plugins import dummy_sampler
 

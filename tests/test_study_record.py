@@ -11,7 +11,7 @@ import optuna
 import pytest
 from conftest import run_main
 
-TABULAR = ("--space", "nas_bench_macro", "--device", "cpu_x86", "--budget", "1ms", "--accuracy", "tabular")
+TABULAR = ("--space", "nas_bench_macro", "--device", "cpu_x86", "--budget", "1ms", "--accuracy", "tabular", "--screen", "none")
 
 READER = """
 import json, sys
