@@ -97,3 +97,26 @@ def test_a_bad_screen_resolution_is_refused(value: object) -> None:
     document["screen_resolution"] = value
     with pytest.raises(Exception, match="screen_resolution"):
         parse_space(document)
+
+
+def test_the_pre_screen_signal_is_the_space_s_own_unless_named() -> None:
+    from nas.search.screening import stage_estimators
+
+    assert SearchConfig(space="accel_nasbench").prescreen_signal == "params"
+    assert SearchConfig(space="ghost_mbv2").prescreen_signal == "macs"
+    assert SearchConfig(space="accel_nasbench", prescreen="macs").prescreen_signal == "macs"
+    first = stage_estimators(SearchConfig(space="accel_nasbench", device="a100", budget="0.1ms"))[0]
+    assert first["estimator"] == "params" and "the most params for their latency" in first["what"]
+    with pytest.raises(ConfigError, match="unknown pre-screen signal"):
+        SearchConfig(prescreen="latency").validate()
+    assert load_space("accel_nasbench").prescreen == "params" and load_space("ghost_mbv2").prescreen == ""
+
+
+@pytest.mark.parametrize("value", ["latency", 3, None])
+def test_a_bad_prescreen_in_a_space_is_refused(value: object) -> None:
+    import yaml
+
+    document = yaml.safe_load(Path(load_space("accel_nasbench").path).read_text())
+    document["prescreen"] = value
+    with pytest.raises(Exception, match="prescreen"):
+        parse_space(document)

@@ -17,8 +17,16 @@ LAYER = layer_from_key("ir|k3|cin8|mid16|cout8|s1|hw8|relu")
 
 def test_every_runtime_module_is_registered() -> None:
     package = Path(__file__).resolve().parent.parent / "nas" / "latency" / "runtimes"
+    import importlib
+
     assert {p.stem for p in package.glob("*.py")} - {"__init__", "base"} == set(REGISTERED)
-    assert set(RUNTIMES) == {"ort-cpu", "ort-cuda", "torch-cpu", "torch-cuda"}
+    offered = []
+    for module_name in REGISTERED:  # every module offers at least one runtime, under a name no other module uses
+        module = importlib.import_module(f"nas.latency.runtimes.{module_name}")
+        names = [b.name for b in getattr(module, "BACKENDS", None) or (module.BACKEND,)]
+        assert names, module_name
+        offered += names
+    assert sorted(offered) == sorted(RUNTIMES) and len(set(offered)) == len(offered)
 
 
 @pytest.mark.parametrize("name", sorted(RUNTIMES))
