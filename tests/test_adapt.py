@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,30 @@ def test_a_known_device_is_recovered_from_ten_networks(table_dir: Path) -> None:
     arch, ms = measured[0]
     table.meta["measured_networks"][str(arch)] = ms * 1.1  # as if the device had said so
     assert table.predict(arch) == pytest.approx(ms * 1.1) and table.compile().predict([arch])[0] == pytest.approx(ms * 1.1)
+
+
+def test_an_adapted_table_predicts_every_network_of_its_family_even_layers_no_source_holds(
+        table_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """FBNet networks with a 1,000-class head (no shipped table holds one): the command adapts to them through the
+    user's path, and the written table predicts every other such network; the layers no source held are labelled
+    extrapolated and leave their predictions without an error bar."""
+    from nas.latency.provenance import provenance
+
+    space = load_space("fbnet")
+    imagenet = lambda a: replace(a, num_classes=1000)  # noqa: E731 (an ImageNet head)
+    measured = [imagenet(a) for a in space.sample_random(10, seed=4)]
+    assert all(load_table("rpi4").missing(a.keys()) for a in measured)  # the head is no source's
+    path = _write(tmp_path / "m.csv", [{"arch": str(a), "ms": _device(replace(a, num_classes=10))} for a in measured])
+    assert main(["latency", "adapt", "--device", "board", "--measurements", str(path), "--space", "fbnet"]) == 0
+    table = load_table("board")
+    fresh = [imagenet(a) for a in space.sample_random(200, seed=5)]
+    predicted = table.compile().predict(fresh)
+    truth = np.array([_device(replace(a, num_classes=10)) for a in fresh])
+    assert np.median(np.abs(predicted - truth) / truth) < 0.05
+    heads = [e for k, e in table.entries.items() if k.startswith("head") and "nc1000" in k]
+    assert heads and all(e.extra.get("extrapolated") for e in heads)
+    assert provenance(table, fresh[0])["error_bar_ms"] is None
+    assert provenance(table, space.sample_random(1, seed=6)[0])["error_bar_ms"] is not None  # 10-class: held
 
 
 @pytest.mark.e2e

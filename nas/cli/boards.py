@@ -147,6 +147,12 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
+SOURCE_COVERAGE = 0.9
+"""A table is a source by default when it holds this share of the measured networks' distinct layers: a layer it
+lacks (a 100-class head, a grouped block) counts as its work-term stand-in, labelled extrapolated
+(:func:`nas.latency.adapt.source_stand_in`)."""
+
+
 def cmd_latency_adapt(args: argparse.Namespace) -> int:
     """A device table from a few whole-network measurements, with the shipped tables as sources (nas.latency.adapt)."""
     from nas.latency.adapt import adapt_table, read_measurements
@@ -164,13 +170,15 @@ def cmd_latency_adapt(args: argparse.Namespace) -> int:
     candidates = ({name: load_table(name) for name in args.source} if args.source
                   else readable_tables(skip=args.device))
     sources = []
+    measured_keys = {k for a, _ in measurements for k in a.keys()}
     for table in candidates.values():
-        if not args.source and "adapted" in table.meta:
-            continue  # an adapted table is built from the others: a source of nothing new
-        if args.source or not any(table.missing(a.keys()) for a, _ in measurements):
+        if not args.source and "adapted" in table.meta and "fitted" not in table.meta:
+            continue  # a table adapted from a few networks is built from the others: a source of nothing new
+        if args.source or len(table.missing(measured_keys)) <= (1 - SOURCE_COVERAGE) * len(measured_keys):
             sources.append(table)
     if not sources:
-        raise NasError(f"no table covers every network in {args.measurements}; name sources with --from")
+        raise NasError(f"no table holds {SOURCE_COVERAGE:.0%} of the layers of the networks in {args.measurements}; "
+                       "name sources with --from")
     path = table_path(args.device)
     if path.exists():
         existing = load_table(path)

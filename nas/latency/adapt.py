@@ -27,6 +27,7 @@ import numpy as np
 
 from nas.arch import Arch, Layer
 from nas.cost import layer_cost
+from nas.errors import NasError
 from nas.latency.table import Entry, LatencyTable, TableError, now
 from nas.stats import nonnegative_least_squares
 
@@ -45,9 +46,20 @@ def work_terms(arch: Arch) -> np.ndarray:
     return np.sum([layer_terms(layer) for layer in arch.layers()], axis=0)
 
 
+def source_predictions(source: LatencyTable, archs: Sequence[Arch]) -> np.ndarray:
+    """The source's latency for each arch; a layer it lacks counts as its work-term stand-in (:func:`source_stand_in`)."""
+    if not any(source.missing(arch.keys()) for arch in archs):
+        return source.compile().predict(list(archs))
+    scale, offset = source.calibration
+    return np.array([offset + scale * source.overhead_ms
+                     + sum(source.contribution(layer.key) if layer.key in source.entries
+                           else source_stand_in(source, layer) for layer in arch.layers())
+                     for arch in archs])
+
+
 def feature_matrix(archs: Sequence[Arch], sources: Sequence[LatencyTable]) -> np.ndarray:
     """Per arch: each source's prediction, then the work terms (columns in that order)."""
-    predicted = [source.compile().predict(list(archs)) for source in sources]
+    predicted = [source_predictions(source, archs) for source in sources]
     terms = np.array([work_terms(a) for a in archs])
     return np.column_stack([*predicted, terms]) if predicted else terms
 
@@ -206,16 +218,59 @@ def read_measurements(path: str | Path) -> list[tuple[Arch, float]]:
     return out
 
 
+def source_stand_in(source: LatencyTable, layer: Layer) -> float:
+    """What ``source`` would contribute for a layer it has no entry for: its own entries of the same kind (all of
+    them if it has none of that kind) fitted by non-negative work terms (:func:`layer_terms`), evaluated at the
+    layer. An extrapolation: the entry it makes carries no error bar."""
+    fits = _stand_in_fits(source)
+    coef = fits.get(layer.kind, fits[""])
+    return float(layer_terms(layer) @ coef)
+
+
+_STAND_INS: dict[int, tuple[LatencyTable, dict[str, np.ndarray]]] = {}
+"""Fits by source (the table is kept beside them, so a reused id is never mistaken for it)."""
+
+
+def _stand_in_fits(source: LatencyTable) -> dict[str, np.ndarray]:
+    """Per layer kind ('' for all kinds together), the non-negative work-term weights of a source's contributions."""
+    cached = _STAND_INS.get(id(source))
+    if cached is None or cached[0] is not source:
+        from nas.layer import layer_from_key
+
+        rows: dict[str, list[tuple[np.ndarray, float]]] = {"": []}
+        for key in source.entries:
+            try:
+                layer = layer_from_key(key)
+            except NasError:  # ArchError: a key this version cannot read stands in for nothing
+                continue
+            row = (layer_terms(layer), source.contribution(key))
+            rows[""].append(row)
+            rows.setdefault(layer.kind, []).append(row)
+        fits = {}
+        for kind, pairs in rows.items():
+            if len(pairs) >= len(WORK_TERMS):
+                x, y = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+                fits[kind] = nonnegative_least_squares(x, y)
+        if "" not in fits:
+            raise TableError(f"source table {source.device!r} has too few entries to stand in for a layer it lacks")
+        _STAND_INS[id(source)] = (source, fits)
+    return _STAND_INS[id(source)][1]
+
+
 def adapt_table(device: str, measurements: list[tuple[Arch, float]], sources: list[LatencyTable],
                 keys: dict[str, Layer]) -> tuple[LatencyTable, AdaptedModel]:
-    """A table for ``device`` over ``keys`` (every one that all sources hold), from the fitted model; the measured
-    networks are kept in the table and predict exactly their measurements."""
+    """A table for ``device`` over ``keys`` and every layer of the measured networks, from the fitted model; the
+    measured networks are kept in the table and predict exactly their measurements.
+
+    A key that a source with a weight lacks (FBNet's grouped blocks, a 100-class head, a space the source never
+    covered) is not left out: that source's part is its work-term stand-in (:func:`source_stand_in`), and the entry
+    says ``extrapolated``, so a prediction that uses it has no error bar. So the table predicts every network built
+    from these layers, never failing on a key."""
     archs = [a for a, _ in measurements]
-    for source in sources:
-        missing = sorted({k for a in archs for k in a.keys() if k not in source.entries})
-        if missing:
-            raise TableError(f"source table {source.device!r} has no entry for {missing[0]!r} of a measured network; "
-                             "give sources that cover every measured network (--from)")
+    keys = dict(keys)
+    for arch in archs:
+        for layer in arch.layers():
+            keys.setdefault(layer.key, layer)
     names = [s.device for s in sources] + list(WORK_TERMS)
     x = feature_matrix(archs, sources)
     model = fit_adapted(x, np.array([ms for _, ms in measurements]), names)
@@ -225,10 +280,11 @@ def adapt_table(device: str, measurements: list[tuple[Arch, float]], sources: li
     extra = {"heldout_mape_pct": model.loo_mape_pct}  # the model, its date and fit are in meta.adapted, once
     entries = {}
     for key, layer in keys.items():
-        if not all(key in s.entries for s in sources):
-            continue
-        ms = sum(w * s.contribution(key) for w, s in zip(source_w, sources)) + float(term_w @ layer_terms(layer))
-        entries[key] = Entry(float(ms), 0.0, 0, "adapted", dict(extra))
+        lacking = [s for w, s in zip(source_w, sources) if w and key not in s.entries]
+        ms = sum(w * (s.contribution(key) if key in s.entries else source_stand_in(s, layer))
+                 for w, s in zip(source_w, sources) if w) + float(term_w @ layer_terms(layer))
+        note = {"extrapolated": True, "stand_in_for": [s.device for s in lacking]} if lacking else {}
+        entries[key] = Entry(float(ms), 0.0, 0, "adapted", {**extra, **note})
     overhead = sum(w * (s.calibration[1] + s.calibration[0] * s.overhead_ms) for w, s in zip(source_w, sources))
     constant = float(overhead + model.coef[-1])  # may be < 0 where a source's calibration offset is
     meta = {"device": device, "runtime": "adapted", "threads": "unknown", "batch": 1, "created": now(), "updated": now(),
