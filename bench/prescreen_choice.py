@@ -17,6 +17,9 @@ ground truths:
   decision 0025 was chosen on), report on pixel3, gtx1080ti and xeon_gold_6226 at the 10th / 35th / 60th / 85th.
   Accel-NASBench (its 4,129 published networks): choice on a100, tpuv3 and zcu102 at the 15th / 40th / 65th / 90th,
   report at the 25th / 50th / 75th (the cells of ``bench/search_regret.py --space accel_nasbench``). Seeds 0-4.
+* **Diagnostic** (``macs_by_score``, ``params_by_score``): the same shortlist, but the 4 finalists are its 4 best
+  scores, where the default keeps the 4 best by non-dominated rank of (score, latency), which spreads them over the
+  latency range. It measures what that spread costs the most accurate network under the budget.
 * **Control.** ``none`` runs on NAS-Bench-Macro only: its 64 random networks differ with every seed, and an
   Accel-NASBench score costs about a CPU-second at 64 px, against a tenth of that for NASWOT at 32 px.
 * **Figure.** Regret in points (best feasible accuracy minus the finalist's), mean and median over each part's
@@ -59,8 +62,9 @@ PARTS = {"nas_bench_macro": {"choice": (["cpu_x86", "rpi4"], (25, 50, 75)),
 
 
 def replay(ground: Ground, device: str, latency: np.ndarray, budget: float, seed: int, signal: str,
-           data: str | None) -> float:
-    """The regret of the default's stages with ``signal`` choosing what is screened."""
+           data: str | None, by_score: bool = False) -> float:
+    """The regret of the default's stages with ``signal`` choosing what is screened; ``by_score``: the 4 finalists
+    are the 4 best scores instead (a diagnostic of the promotion order, not the default)."""
     space = load_space(ground.space)
     compiled = load_table(device).compile()
     universe = ground.archs if ground.candidates_table else None
@@ -77,7 +81,8 @@ def replay(ground: Ground, device: str, latency: np.ndarray, budget: float, seed
                                    0, space.screen_resolution)
         scores = dict(zip(map(str, shortlist), journal.score(shortlist)))
     ms = dict(zip(map(str, shortlist), compiled.predict(shortlist)))
-    finalists = best_screened(scores, ms, FINALISTS)
+    finalists = sorted(scores, key=lambda a: -scores[a])[:FINALISTS] if by_score else \
+        best_screened(scores, ms, FINALISTS)
     feasible = np.flatnonzero(latency <= budget)
     return float(ground.truth[feasible].max() - max(ground.truth[ground.by_text[a]] for a in finalists))
 
@@ -109,6 +114,10 @@ def main() -> None:
                         for signal in SIGNALS:
                             if signal not in cell and (signal != "none" or ground.space == "nas_bench_macro"):
                                 cell[signal] = replay(ground, device, latency, budget, seed, signal, args.data)
+                        for signal in PRESCREEN_SIGNALS:
+                            if f"{signal}_by_score" not in cell:
+                                cell[f"{signal}_by_score"] = replay(ground, device, latency, budget, seed, signal,
+                                                                    args.data, by_score=True)
                         atomic_write_text(OUT, json.dumps(document, indent=1) + "\n")
                         print(key, {k: round(v, 2) for k, v in cell.items()},
                               f"{time.perf_counter() - started:.0f}s", flush=True)

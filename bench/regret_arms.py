@@ -13,8 +13,9 @@ feasible network's accuracy minus the returned one's):
 * ``random``: the best of 16 random feasible networks (random search with a full training of each: a generous
   baseline, its 16 evaluations all at the top fidelity);
 * ``most_macs`` and ``most_params``: the feasible network with the most multiply-adds or parameters;
-* ``one_line_rule``: the highest screening score among the 16 feasible networks with the most MACs for their latency
-  in the search's own pre-screen pool (the same pool, seed and estimator): the default's stages without a search.
+* ``one_line_rule``: the highest screening score among the 16 feasible networks with the most of the pre-screen signal
+  for their latency in the search's own pool (the same pool, seed, signal and estimator: MACs and NASWOT on
+  NAS-Bench-Macro, params and snip on Accel-NASBench): the default's stages without a search.
 
 Screening scores are memoised across cells and searches (estimator, seed, scored arch -> score) in
 ``bench/results/search_regret_scores.json``: a score is deterministic given its seed, and the 9-12 cells of one seed
@@ -153,7 +154,7 @@ def free_arms(ground: Ground, device: str, latency: np.ndarray, budget_ms: float
               data: str | None) -> dict[str, float]:
     """The free baselines of one cell (see the module docstring), as regret in points."""
     from nas.latency.table import load_table
-    from nas.search.config import space_screen
+    from nas.search.config import space_prescreen, space_screen
     from nas.search.initial import capacity_archs
     from nas.search.screening import ScreeningJournal
     from nas.space import load_space
@@ -167,7 +168,7 @@ def free_arms(ground: Ground, device: str, latency: np.ndarray, budget_ms: float
     space = load_space(ground.space)
     universe = ground.archs if ground.candidates_table else None
     shortlist = [a for a, _ in capacity_archs(space, load_table(device).compile(), budget_ms, TRIALS, seed, POOL,
-                                              universe)]
+                                              universe, space_prescreen(ground.space))]
     screen = space_screen(ground.space)
     with tempfile.TemporaryDirectory() as folder:  # the search's own journal class, so the scored input is the same
         from nas.data import load_cifar10
