@@ -72,6 +72,7 @@ def test_an_adapted_table_predicts_every_network_of_its_family_even_layers_no_so
     assert all(load_table("rpi4").missing(a.keys()) for a in measured)  # the head is no source's
     path = _write(tmp_path / "m.csv", [{"arch": str(a), "ms": _device(replace(a, num_classes=10))} for a in measured])
     assert main(["latency", "adapt", "--device", "board", "--measurements", str(path), "--space", "fbnet"]) == 0
+    assert not (table_dir / "board.json").exists() and (tables.user_tables_dir() / "board.json").is_file()
     table = load_table("board")
     fresh = [imagenet(a) for a in space.sample_random(200, seed=5)]
     predicted = table.compile().predict(fresh)

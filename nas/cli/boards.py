@@ -42,7 +42,7 @@ def register(lat: argparse._SubParsersAction) -> None:
                    help="instead of a file: time N networks sampled from the spaces on this host (ONNX Runtime CPU, "
                         "1 thread, batch 1) and adapt to them; about 10 take a minute")
     p.add_argument("--from", dest="source", action="append", help="source table (repeatable; default: every table "
-                                                                 "that covers all measured networks)")
+                                                                 "that holds 90 %% of the measured networks' layers)")
     p.add_argument("--space", action="append", help="spaces the table covers (repeatable; default: every space)")
     p.set_defaults(handler=cmd_latency_adapt)
 
@@ -157,7 +157,7 @@ def cmd_latency_adapt(args: argparse.Namespace) -> int:
     """A device table from a few whole-network measurements, with the shipped tables as sources (nas.latency.adapt)."""
     from nas.latency.adapt import adapt_table, read_measurements
     from nas.latency.build import layers_for
-    from nas.latency.table import check_device_name, load_table, readable_tables, table_path
+    from nas.latency.table import check_device_name, load_table, readable_tables, table_path, user_table_path
 
     check_device_name(args.device)
     if bool(args.measurements) == bool(args.host_networks):
@@ -179,15 +179,15 @@ def cmd_latency_adapt(args: argparse.Namespace) -> int:
     if not sources:
         raise NasError(f"no table holds {SOURCE_COVERAGE:.0%} of the layers of the networks in {args.measurements}; "
                        "name sources with --from")
-    path = table_path(args.device)
-    if path.exists():
-        existing = load_table(path)
+    existing_path = table_path(args.device)
+    if existing_path.exists():
+        existing = load_table(existing_path)
         if any(e.origin != "adapted" for e in existing.entries.values()):
             raise NasError(f"table {args.device!r} holds measured, imported or predicted entries; adapt into another "
                            "--device name (an adapted table is replaced whole)")
     table, model = adapt_table(args.device, measurements, sources, layers_for(spaces_arg(args.space), True))
     table.meta["spaces"] = sorted(spaces_arg(args.space))
-    path = table.save(path)
+    path = table.save(user_table_path(args.device))  # the user's folder, never the shipped one (decision 0010)
     print(f"{path}: {len(table.entries)} adapted entries from {model.fitted_on} networks and "
           f"{', '.join(s.device for s in sources)}; model {' + '.join(f'{w:.3g} {n}' for n, w in model.weights().items())}")
     print(f"held out (leave one network out): MAPE {model.loo_mape_pct:.1f}%, {model.loo_within_10pct:.0f}% within 10%; "
