@@ -11,7 +11,7 @@ LAYERS = ("values and blocks", "spaces", "models", "latency", "accuracy", "searc
 
 
 def layer_of(module: str) -> int:
-    if module in ("nas.space", "nas.space_model"):
+    if module in ("nas.space", "nas.space_model", "nas.space_params"):
         return 1
     if module in ("nas.model", "nas.train", "nas.data", "nas.batches"):
         return 2
