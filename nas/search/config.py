@@ -217,9 +217,12 @@ class SearchConfig:
         if self.candidates not in CANDIDATES:
             raise ConfigError(f"unknown candidates {self.candidates!r}; allowed: {', '.join(CANDIDATES)}")
         if self.candidates == "table":
-            from nas.accuracy.tabular import check_tabular_space
+            from nas.accuracy.tabular import TABLES
 
-            check_tabular_space(self.space)
+            if Path(self.space).stem not in TABLES:
+                raise ConfigError(f"--candidates table draws from the networks a space's table measured, and space "
+                                  f"{self.space!r} has none; spaces with one: {', '.join(sorted(TABLES))} (or drop "
+                                  "--candidates table)")
             if self.screener == "none" or not self.prescreen_pool:
                 raise ConfigError("--candidates table draws the pre-screen pool from the table's networks, and this run "
                                   "has no pre-screen (it needs a screen and --prescreen-pool above 0): drop "
