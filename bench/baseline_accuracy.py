@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
+from nas.cost import arch_cost
 from nas.data import load_cifar10
 from nas.fileio import atomic_write_text
-from nas.model import arch_cost
 from nas.space import resolve_arch
 from nas.train import Fidelity, evaluate_test, set_threads, train
 

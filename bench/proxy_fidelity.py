@@ -40,9 +40,9 @@ import torch
 
 from nas.accuracy.zero_cost import naswot, synflow
 from nas.arch import parse_arch
+from nas.cost import arch_cost
 from nas.data import load_cifar10
 from nas.latency.table import load_table
-from nas.model import arch_cost
 from nas.search.config import DEFAULT_RUNGS
 from nas.space import load_space, resolve_arch
 from nas.stats import kendall_tau, pooled_sd, spearman_rho

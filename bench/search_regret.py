@@ -68,9 +68,9 @@ from regret_arms import summarise as summarise_arms
 import nas.accuracy
 from nas.accuracy.nas_bench_macro import load_benchmark
 from nas.arch import parse_arch
+from nas.cost import arch_cost
 from nas.fileio import atomic_write_text, merge_json_object
 from nas.latency.table import load_table
-from nas.model import arch_cost
 from nas.search.config import SearchConfig
 from nas.search.run import run_search
 

@@ -27,9 +27,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
+from nas.cost import arch_cost
 from nas.data import load_cifar10
 from nas.latency.ortbench import host_description
-from nas.model import arch_cost, build
+from nas.model import build
 from nas.search.config import DEFAULT_RUNGS
 from nas.space import load_space, resolve_arch
 from nas.train import MEAN, STD, Fidelity, set_threads, train

@@ -19,12 +19,13 @@ from typing import Any
 import torch
 
 from nas.arch import Arch, arch_to_yaml, parse_arch
+from nas.cost import arch_cost
 from nas.errors import ExportError, NasError
 from nas.fileio import atomic_write_text
 from nas.latency.onnx_io import export_onnx, max_abs_difference
 from nas.latency.ortbench import session, time_callable
 from nas.latency.table import load_table, other_tables
-from nas.model import arch_cost, build
+from nas.model import build
 from nas.progress import Stages
 from nas.search.evaluator import Evaluator
 from nas.search.run_folder import RunFolder

@@ -1,4 +1,4 @@
-"""From an :class:`~nas.arch.Arch` to a torch model, and (re-exported from :mod:`nas.cost`) its analytical cost.
+"""From an :class:`~nas.arch.Arch` to a torch model (its analytical cost is :mod:`nas.cost`'s, which needs no torch).
 
 The model is a plain ``nn.Sequential`` of one module per resolved layer (stem, blocks, head), so
 that ``model[i]`` is exactly the computation a latency table keys as ``arch.layers()[i].key``.
@@ -10,9 +10,8 @@ from torch import nn
 
 from nas.arch import Arch
 from nas.blocks.torch_parts import build_layer
-from nas.cost import Cost, arch_cost, layer_cost
 
-__all__ = ["Cost", "arch_cost", "build", "layer_cost"]
+__all__ = ["build"]
 
 
 def build(arch: Arch) -> nn.Sequential:

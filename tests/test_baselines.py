@@ -18,7 +18,8 @@ import dataclasses
 
 import pytest
 
-from nas.model import arch_cost, build
+from nas.cost import arch_cost
+from nas.model import build
 from nas.space import available_baselines, resolve_arch
 
 PUBLISHED = {

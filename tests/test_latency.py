@@ -155,7 +155,7 @@ def test_calibration_fit_recovers_weight_fetch_term() -> None:
 
 
 def test_weight_mb_reads_the_shape_from_the_key() -> None:
-    from nas.model import layer_cost
+    from nas.cost import layer_cost
 
     for layer in ARCH.layers():
         assert weight_mb(layer.key) == pytest.approx(layer_cost(layer).params * 4 / 1e6)
@@ -329,7 +329,7 @@ def test_transfer_brings_predicted_stems_and_heads_to_the_level_of_the_targets_o
 
 def test_cost_splits_depthwise_macs_and_counts_outputs() -> None:
     from nas.arch import Layer
-    from nas.model import layer_cost
+    from nas.cost import layer_cost
 
     layer = Layer(kind="ir", cin=16, cout=24, kernel=3, stride=2, hw=32, mid=96)
     cost = layer_cost(layer)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from nas.accuracy.nas_bench_macro import BenchmarkError, arch_to_codes, code_to_arch, load_benchmark
-from nas.model import arch_cost, build
+from nas.cost import arch_cost
+from nas.model import build
 from nas.space import load_space
 
 
@@ -80,8 +81,8 @@ def test_a_missing_or_corrupt_benchmark_file_is_one_error(tmp_path: Path) -> Non
 @pytest.mark.e2e
 def test_a_tabular_search_looks_accuracies_up_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The tabular source on a table whose entries are proportional to MACs: no training, no data, seconds."""
+    from nas.cost import layer_cost
     from nas.latency.table import Entry, LatencyTable
-    from nas.model import layer_cost
     from nas.search.config import SearchConfig
     from nas.search.run import run_search
 

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nas.arch import arch_from_dict, arch_to_yaml, parse_arch
+from nas.cost import arch_cost, layer_cost
 from nas.errors import SpaceError
-from nas.model import arch_cost, build, layer_cost
+from nas.model import build
 from nas.space import available_spaces, load_space, parse_space
 
 SPACES = available_spaces()
