@@ -14,20 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from nas.arch import Arch, BlockSpec
-from nas.space_model import SearchSpace, Slot, Stage, _explicit
-
-
-class ReplayChooser:
-    """Answers every choice from a parameter dict (what an enqueued Optuna trial does)."""
-
-    def __init__(self, params: dict[str, Any]) -> None:
-        self.params = params
-
-    def categorical(self, name: str, options: Sequence[Any]) -> Any:
-        return self.params[name]
-
-    def integer(self, name: str, low: int, high: int) -> int:
-        return int(self.params[name])
+from nas.space_model import ReplayChooser, SearchSpace, Slot, Stage, _explicit
 
 
 def trial_params(space: SearchSpace, arch: Arch) -> dict[str, Any] | None:

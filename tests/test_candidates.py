@@ -15,7 +15,8 @@ from nas.search.config import ConfigError, SearchConfig
 from nas.search.initial import capacity_archs
 from nas.search.screening import ScreeningJournal
 from nas.space import iter_spaces, load_space, parse_space
-from nas.space_params import ReplayChooser, trial_params
+from nas.space_model import ReplayChooser
+from nas.space_params import trial_params
 
 
 @pytest.mark.parametrize("space", list(iter_spaces()), ids=lambda s: s.name)

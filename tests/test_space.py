@@ -19,6 +19,7 @@ from nas.cost import arch_cost, layer_cost
 from nas.errors import SpaceError
 from nas.model import build
 from nas.space import available_spaces, load_space, parse_space
+from nas.space_model import ReplayChooser
 
 SPACES = available_spaces()
 
@@ -43,19 +44,6 @@ def test_fbnet_macro_architecture_of_mbv2_spaces() -> None:
         assert 1.0 in space.widths and 32 in space.resolutions
 
 
-class _Replay:
-    """A chooser that answers from a fixed assignment, for exhaustive enumeration."""
-
-    def __init__(self, answers: dict[str, Any]) -> None:
-        self.answers = answers
-
-    def categorical(self, name: str, options: Sequence[Any]) -> Any:
-        return self.answers[name]
-
-    def integer(self, name: str, low: int, high: int) -> int:
-        return self.answers[name]
-
-
 class _Recorder:
     def __init__(self) -> None:
         self.params: dict[str, list[Any]] = {}
@@ -76,7 +64,7 @@ def test_size_is_exact_by_brute_force() -> None:
     recorder = _Recorder()
     space.sample(recorder)
     names = list(recorder.params)
-    distinct = {str(space.sample(_Replay(dict(zip(names, values)))))
+    distinct = {str(space.sample(ReplayChooser(dict(zip(names, values)))))
                 for values in itertools.product(*recorder.params.values())}
     assert space.size() == len(distinct)
     # by hand: identity slots offer 4 ir + 2 ghost + 2 ghost_se (ghost ignores its kernel there),
