@@ -37,19 +37,17 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from regret_arms import POOL, Ground, ScoreMemo, accel_nasbench, nas_bench_macro, share_cifar10
+from regret_arms import POOL, Ground, ScoreMemo, accel_nasbench, nas_bench_macro, screen_scores, share_cifar10
 
 from nas.fileio import atomic_write_text
-from nas.latency.table import load_table
-from nas.search.config import space_screen
-from nas.search.initial import PRESCREEN_SIGNALS, _feasible_pool, capacity_archs
-from nas.search.screening import ScreeningJournal, best_screened
-from nas.space import load_space
+from nas.latency.table import CompiledTable, load_table
+from nas.search.initial import _feasible_pool, capacity_archs
+from nas.search.screening import best_screened
+from nas.space import PRESCREEN_SIGNALS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT = RESULTS / "prescreen_choice.json"
@@ -61,25 +59,19 @@ PARTS = {"nas_bench_macro": {"choice": (["cpu_x86", "rpi4"], (25, 50, 75)),
                             "report": (["a100", "tpuv3", "zcu102"], (25, 50, 75))}}
 
 
-def replay(ground: Ground, device: str, latency: np.ndarray, budget: float, seed: int, signal: str,
+def replay(ground: Ground, compiled: CompiledTable, latency: np.ndarray, budget: float, seed: int, signal: str,
            data: str | None, by_score: bool = False) -> float:
-    """The regret of the default's stages with ``signal`` choosing what is screened; ``by_score``: the 4 finalists
-    are the 4 best scores instead (a diagnostic of the promotion order, not the default)."""
-    space = load_space(ground.space)
-    compiled = load_table(device).compile()
-    universe = ground.archs if ground.candidates_table else None
+    """The regret of the default's stages with ``signal`` choosing what is screened (``compiled``: the device's
+    compiled table; ``latency``: its prediction for the universe); ``by_score``: the 4 finalists are the 4 best
+    scores instead (a diagnostic of the promotion order, not the default)."""
     if signal == "none":
-        pool = list(_feasible_pool(space, compiled, budget, POOL, seed, universe).values())
+        pool = list(_feasible_pool(ground.model, compiled, budget, POOL, seed, ground.universe).values())
         picked = np.random.default_rng(seed).choice(len(pool), min(SCREENED, len(pool)), replace=False)
         shortlist = [pool[i][0] for i in picked]
     else:
-        shortlist = [a for a, _ in capacity_archs(space, compiled, budget, SCREENED, seed, POOL, universe, signal)]
-    with tempfile.TemporaryDirectory() as folder:
-        from nas.data import load_cifar10
-
-        journal = ScreeningJournal(space_screen(ground.space), Path(folder) / "s.jsonl", lambda: load_cifar10(data),
-                                   0, space.screen_resolution)
-        scores = dict(zip(map(str, shortlist), journal.score(shortlist)))
+        shortlist = [a for a, _ in capacity_archs(ground.model, compiled, budget, SCREENED, seed, POOL,
+                                                  ground.universe, signal)]
+    scores = dict(zip(map(str, shortlist), screen_scores(ground, shortlist, 0, data)))
     ms = dict(zip(map(str, shortlist), compiled.predict(shortlist)))
     finalists = sorted(scores, key=lambda a: -scores[a])[:FINALISTS] if by_score else \
         best_screened(scores, ms, FINALISTS)
@@ -105,7 +97,8 @@ def main() -> None:
     for ground in (accel_nasbench(), nas_bench_macro()):
         for part, (devices, percentiles) in PARTS[ground.space].items():
             for device in devices:
-                latency = load_table(device).compile().predict(ground.archs)
+                compiled = load_table(device).compile()
+                latency = compiled.predict(ground.archs)
                 for percentile in percentiles:
                     budget = float(np.percentile(latency, percentile))
                     for seed in range(args.seeds):
@@ -113,10 +106,10 @@ def main() -> None:
                         cell = cells.setdefault(key, {})
                         for signal in SIGNALS:
                             if signal not in cell and (signal != "none" or ground.space == "nas_bench_macro"):
-                                cell[signal] = replay(ground, device, latency, budget, seed, signal, args.data)
+                                cell[signal] = replay(ground, compiled, latency, budget, seed, signal, args.data)
                         for signal in PRESCREEN_SIGNALS:
                             if f"{signal}_by_score" not in cell:
-                                cell[f"{signal}_by_score"] = replay(ground, device, latency, budget, seed, signal,
+                                cell[f"{signal}_by_score"] = replay(ground, compiled, latency, budget, seed, signal,
                                                                     args.data, by_score=True)
                         atomic_write_text(OUT, json.dumps(document, indent=1) + "\n")
                         print(key, {k: round(v, 2) for k, v in cell.items()},

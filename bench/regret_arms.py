@@ -38,6 +38,7 @@ import numpy as np
 from nas.arch import Arch
 from nas.cost import arch_cost
 from nas.fileio import merge_json_object
+from nas.latency.table import CompiledTable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCORES = RESULTS / "search_regret_scores.json"
@@ -67,6 +68,30 @@ class Ground:
     @functools.cached_property
     def by_text(self) -> dict[str, int]:
         return {str(a): i for i, a in enumerate(self.archs)}
+
+    @functools.cached_property
+    def model(self) -> Any:  # noqa: ANN401 (a SearchSpace)
+        from nas.space import load_space
+
+        return load_space(self.space)
+
+    @property
+    def universe(self) -> list[Arch] | None:
+        """What the search draws its pool from: the published networks where the space holds more."""
+        return self.archs if self.candidates_table else None
+
+
+def screen_scores(ground: Ground, archs: list[Arch], seed: int, data: str | None) -> list[float]:
+    """The space's screen on ``archs`` with ``seed``, through the search's own journal class (so the scored input,
+    at the space's screen resolution, is the search's), in a throw-away folder."""
+    from nas.data import load_cifar10
+    from nas.search.config import space_screen
+    from nas.search.screening import ScreeningJournal
+
+    with tempfile.TemporaryDirectory() as folder:
+        journal = ScreeningJournal(space_screen(ground.space), Path(folder) / "s.jsonl", lambda: load_cifar10(data),
+                                   seed, ground.model.screen_resolution)
+        return journal.score(archs)
 
 
 def nas_bench_macro() -> Ground:
@@ -150,14 +175,12 @@ def default_search(ground: Ground, device: str, budget_ms: float, seed: int, dat
     return next(p["arch"] for p in summary["front"] if p["id"] == summary["best_id"])
 
 
-def free_arms(ground: Ground, device: str, latency: np.ndarray, budget_ms: float, seed: int,
+def free_arms(ground: Ground, compiled: CompiledTable, latency: np.ndarray, budget_ms: float, seed: int,
               data: str | None) -> dict[str, float]:
-    """The free baselines of one cell (see the module docstring), as regret in points."""
-    from nas.latency.table import load_table
-    from nas.search.config import space_prescreen, space_screen
+    """The free baselines of one cell (see the module docstring), as regret in points; ``compiled`` is the device's
+    compiled table, ``latency`` its prediction for every network of the universe."""
+    from nas.search.config import space_prescreen
     from nas.search.initial import capacity_archs
-    from nas.search.screening import ScreeningJournal
-    from nas.space import load_space
 
     feasible = np.flatnonzero(latency <= budget_ms)
     best = ground.truth[feasible].max()
@@ -165,18 +188,9 @@ def free_arms(ground: Ground, device: str, latency: np.ndarray, budget_ms: float
     arms = {"random": best - ground.truth[sample].max(),
             "most_macs": best - ground.truth[feasible[np.argmax(ground.macs[feasible])]],
             "most_params": best - ground.truth[feasible[np.argmax(ground.params[feasible])]]}
-    space = load_space(ground.space)
-    universe = ground.archs if ground.candidates_table else None
-    shortlist = [a for a, _ in capacity_archs(space, load_table(device).compile(), budget_ms, TRIALS, seed, POOL,
-                                              universe, space_prescreen(ground.space))]
-    screen = space_screen(ground.space)
-    with tempfile.TemporaryDirectory() as folder:  # the search's own journal class, so the scored input is the same
-        from nas.data import load_cifar10
-
-        journal = ScreeningJournal(screen, Path(folder) / "s.jsonl", lambda: load_cifar10(data), seed,
-                                   space.screen_resolution)
-        scores = journal.score(shortlist)
-    picked = shortlist[int(np.argmax(scores))]
+    shortlist = [a for a, _ in capacity_archs(ground.model, compiled, budget_ms, TRIALS, seed, POOL, ground.universe,
+                                              space_prescreen(ground.space))]
+    picked = shortlist[int(np.argmax(screen_scores(ground, shortlist, seed, data)))]
     arms["one_line_rule"] = best - ground.truth[ground.by_text[str(picked)]]
     return {arm: float(value) for arm, value in arms.items()}
 
@@ -191,7 +205,8 @@ def run_cells(ground: Ground, devices: list[str], budgets: dict[str, float], see
 
     runs = Path(tempfile.mkdtemp(prefix="nas-regret-"))
     for device in devices:
-        latency = load_table(device).compile().predict(ground.archs)
+        compiled = load_table(device).compile()
+        latency = compiled.predict(ground.archs)
         for budget_name, percentile in budgets.items():
             budget = float(np.percentile(latency, percentile))
             feasible = np.flatnonzero(latency <= budget)
@@ -201,7 +216,7 @@ def run_cells(ground: Ground, devices: list[str], budgets: dict[str, float], see
                 cell.update(budget_ms=budget, best_feasible_pts=float(ground.truth[feasible].max()),
                             feasible=int(len(feasible)))
                 if "one_line_rule" not in cell:
-                    cell.update(free_arms(ground, device, latency, budget, seed, data))
+                    cell.update(free_arms(ground, compiled, latency, budget, seed, data))
                 if default and "default" not in cell:
                     started = time.perf_counter()
                     arch = default_search(ground, device, budget, seed, data, runs)

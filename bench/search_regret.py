@@ -20,8 +20,9 @@ percentile of the space's predicted latencies: tight, middle, loose), with ``--s
   sampled candidate) and ``search_trained_no_prescreen`` with the next one (NASWOT screening of what the sampler
   proposed, top-rung ties to the faster arch).
 
-NASWOT scores with seed 0 are cached in ``bench/results/search_regret_naswot.json`` (arch -> score), so a rerun
-scores only archs no earlier run met; a search with seed s > 0 scores with its own seed, as ``nas search`` does.
+Screening scores are memoised by (estimator, seed, arch) in ``bench/results/search_regret_scores.json``
+(``regret_arms.ScoreMemo``, which also reads the seed-0 NASWOT scores of ``search_regret_naswot.json``), so a rerun
+scores only archs no earlier run met; a search with seed s scores with its own seed, as ``nas search`` does.
 Trainings are memoised across cells in ``bench/results/search_regret_trainings.json`` ((arch, fidelity, seed) ->
 accuracy): a CPU training is deterministic given its seed (75 keys trained 2-3 times by separate searches gave
 identical accuracies), and the cells of one seed share their baseline, the baseline's second seed is the next
@@ -76,7 +77,6 @@ from nas.search.run import run_search
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT = RESULTS / "search_regret.json"
-NASWOT_CACHE = RESULTS / "search_regret_naswot.json"
 TRAINING_MEMO = RESULTS / "search_regret_trainings.json"
 FIDELITY = RESULTS / "accuracy_fidelity.json"
 BUDGETS = {"tight": 25, "middle": 50, "loose": 75}
@@ -142,7 +142,6 @@ def main() -> None:
     macs = np.array([arch_cost(a).macs for a in archs])
     estimator_name = best_estimator()
     document["estimator"] = estimator_name
-    _share_naswot(NASWOT_CACHE)
     memo_hits = _share_trainings(TRAINING_MEMO)
     estimator = nas.accuracy.make_estimator(estimator_name,
                                             _data(args.data) if estimator_name not in ("macs", "params") else None)
@@ -229,38 +228,6 @@ def summarise(cells: dict, devices: list[str]) -> dict:
             summary[f"{device}/{budget}"] = {arm: {"median_regret_pts": float(np.median([c[arm] for c in rows if arm in c])),
                                                    "cells": sum(arm in c for c in rows)} for arm in arms}
     return summary
-
-
-def _share_naswot(cache: Path) -> None:
-    """Every search of this bench screens with one memoised NASWOT estimator: scores are deterministic (fixed
-    minibatch and init seed), so an arch sampled by several searches is scored once. The memo is kept in
-    ``cache`` (arch -> score), so a rerun scores only archs no earlier run met."""
-    made = nas.accuracy.make_estimator
-    memo: dict[str, float] = json.loads(cache.read_text()) if cache.is_file() else {}
-    shared: dict[str, object] = {}
-
-    class Memoised:
-        def __init__(self, inner) -> None:  # noqa: ANN001
-            self.inner, self.name, self.cost = inner, inner.name, inner.cost
-
-        def score(self, arch):  # noqa: ANN001, ANN202
-            from nas.accuracy.estimator import Score
-
-            if str(arch) not in memo:
-                memo[str(arch)] = self.inner.score(arch).value
-                if len(memo) % 50 == 0:
-                    merge_json_object(cache, memo)
-            return Score(memo[str(arch)], "zero-cost (cached by this bench)")
-
-    def make(name: str, data=None, seed: int = 0):  # noqa: ANN001, ANN202
-        if name != "naswot" or seed != 0:
-            return made(name, data, seed)
-        if "naswot" not in shared:
-            shared["naswot"] = Memoised(made(name, data, seed))
-        return shared["naswot"]
-
-    nas.accuracy.make_estimator = make
-    atexit.register(merge_json_object, cache, memo)
 
 
 def _share_trainings(memo_path: Path) -> list[int]:

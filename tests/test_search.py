@@ -129,6 +129,9 @@ def test_the_finalist_is_judged_by_its_seed_mean_and_a_fallen_finalist_hands_ove
             calls.append(["lucky" if arch == lucky.arch else "steady" for arch, _, _ in requests])
             return [self.evaluate(arch, rung, seed) for arch, rung, seed in requests]
 
+        def trainings(self, arch: object) -> None:
+            return None  # a training evaluator: every seed is a fresh training
+
     fake = SimpleNamespace(config=SimpleNamespace(seed=0, finalist_seeds=2, workers=workers, fidelities=[None, None]),
                            journal=journal, evaluator=Evaluator(), screening=None)
     for candidate, first in ((lucky, 0.50), (steady, 0.45)):

@@ -7,6 +7,8 @@ estimator's ranking is judged against them for free. It exists only for spaces t
 
 from __future__ import annotations
 
+import functools
+
 from nas.accuracy.estimator import Score
 from nas.accuracy.nas_bench_macro import BenchmarkError, NasBenchMacro, load_benchmark
 from nas.arch import Arch
@@ -18,9 +20,11 @@ TABLES = {"nas_bench_macro": "NAS-Bench-Macro, 50 epochs, CIFAR-10 test set, mea
 """Spaces with a table of trained accuracies, and what the table's numbers are."""
 
 
+@functools.cache
 def table_source(space: str) -> object:
     """The accuracy table of a space: an object with ``seeds(arch)`` (each published training's accuracy, as a
-    fraction) and ``kind(arch)`` ('looked up' or 'predicted')."""
+    fraction) and ``kind(arch)`` ('looked up' or 'predicted'). Read once per process: the search's evaluator and
+    its candidate pool (:func:`table_archs`) share it, and the vendored files never change under it."""
     check_tabular_space(space)
     if space == "accel_nasbench":
         from nas.accuracy.accel_nasbench import AccelNasBench

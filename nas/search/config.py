@@ -52,27 +52,26 @@ DEFAULT_PRESCREEN = "macs"
 NAS-Bench-Macro (docs/decisions/0025). A space whose own benchmark chose another names it (``prescreen:``, 0031)."""
 
 
-@functools.cache
 def space_prescreen(space: str) -> str:
     """The pre-screen signal ``--prescreen auto`` resolves to on ``space`` (MACs when it names none)."""
-    from nas.space import load_space
-
-    try:
-        return load_space(space).prescreen or DEFAULT_PRESCREEN
-    except NasError:
-        return DEFAULT_PRESCREEN
+    return _space_choice(space, "prescreen") or DEFAULT_PRESCREEN
 
 
-@functools.cache
 def space_screen(space: str) -> str:
     """The screening estimator ``--screen auto`` resolves to on ``space``; the default when it names none (or does not
     load: the config's validation reports that)."""
+    return _space_choice(space, "screen") or DEFAULT_SCREEN
+
+
+@functools.cache
+def _space_choice(space: str, field_name: str) -> str:
+    """What a space's YAML names for one of the search's choices ('' when it names none or does not load)."""
     from nas.space import load_space
 
     try:
-        return load_space(space).screen or DEFAULT_SCREEN
+        return getattr(load_space(space), field_name)
     except NasError:
-        return DEFAULT_SCREEN
+        return ""
 
 
 class ConfigError(NasError):
@@ -319,9 +318,8 @@ class SearchConfig:
             raise ConfigError(f"{path}: unknown option(s) {unknown}; allowed: {', '.join(sorted(known))}")
         for name, before in BEFORE_SCREENING.items():  # a config without these fields ran without screening: it resumes so
             data.setdefault(name, before)
-        if "candidates" not in data and data.get("accuracy") == "tabular":
-            data.setdefault("screen", "auto")  # a tabular run saved before it screened by default resumes unscreened
-            data["screen"] = "none" if data["screen"] == "auto" else data["screen"]
+        if "candidates" not in data and data.get("accuracy") == "tabular" and data.get("screen", "auto") == "auto":
+            data["screen"] = "none"  # a tabular run saved before it screened by default resumes unscreened
         defaults = cls()
         for name, value in data.items():
             default = getattr(defaults, name)

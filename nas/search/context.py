@@ -12,7 +12,7 @@ import logging
 
 from nas.data import Dataset
 from nas.search.config import SearchConfig
-from nas.search.evaluator import Evaluator, make_evaluator
+from nas.search.evaluator import make_evaluator
 from nas.search.latency_oracle import LatencyOracle
 from nas.search.run_folder import RunFolder
 from nas.space import load_space
@@ -39,18 +39,8 @@ class SearchContext:
         if config.screener != "none":
             from nas.search.screening import ScreeningJournal
 
-            self.screening = ScreeningJournal(config.screener, self.folder.screening_path, self._screening_images,
-                                              config.seed, self.space.screen_resolution)
-
-    def _screening_images(self) -> Dataset:
-        """The images a zero-cost screen scores on: the training's (loaded once), or CIFAR-10 itself for a tabular
-        run, which trains nothing but screens like the default algorithm."""
-        evaluator = self.evaluator
-        if isinstance(evaluator, Evaluator):
-            return evaluator.data
-        from nas.data import load_cifar10
-
-        return load_cifar10(self.config.data)
+            self.screening = ScreeningJournal(config.screener, self.folder.screening_path,
+                                              lambda: self.evaluator.data, config.seed, self.space.screen_resolution)
 
     def close(self) -> None:
         """Stop the evaluator's worker processes (finished trainings are already on disk)."""

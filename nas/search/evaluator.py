@@ -46,6 +46,10 @@ class Evaluator:
         self.last_divergence = ""
         self._pool: TrainingPool | None = None
 
+    def trainings(self, arch: Arch) -> int | None:
+        """How many distinct trainings of ``arch`` there can be: as many as seeds asked for (None: no limit)."""
+        return None
+
     @property
     def data(self) -> Dataset:
         if self._data is None:
@@ -171,6 +175,15 @@ class TabularEvaluator:
         self.config = config
         self.journal = journal
         self.table = table_source(Path(config.space).stem)
+        self._data: Dataset | None = None
+
+    @property
+    def data(self) -> Dataset:
+        """CIFAR-10, loaded on first use: nothing is trained, but the default algorithm's zero-cost screen scores
+        the candidates on its images."""
+        if self._data is None:
+            self._data = load_cifar10(self.config.data)
+        return self._data
 
     def accuracy_source(self) -> str:
         from nas.accuracy.tabular import TABLES

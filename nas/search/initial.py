@@ -25,9 +25,7 @@ from nas.arch import Arch
 from nas.cost import arch_cost
 from nas.latency.table import CompiledTable
 from nas.search.pareto import Point, nondominated_ranks
-from nas.space import PRESCREEN_SIGNALS, SearchSpace
-
-__all__ = ["PRESCREEN_SIGNALS", "capacity_archs", "capacity_front", "latency_stratified"]
+from nas.space import SearchSpace
 
 POOL = 2_000
 """Random archs looked at per design: about 10 ms of table look-ups per hundred."""

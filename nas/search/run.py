@@ -41,7 +41,6 @@ from nas.progress import Stages
 from nas.search.config import ConfigError, SearchConfig
 from nas.search.context import SearchContext, baseline_strings
 from nas.search.drivers import search_driver
-from nas.search.evaluator import TabularEvaluator
 from nas.search.outputs import cost_fields, write_outputs
 from nas.search.pareto import Point, front_best, nondominated_ranks, pareto_front
 from nas.search.run_folder import RunFolder
@@ -263,9 +262,8 @@ def _finalist_seeds(context: SearchContext, arch: Arch) -> list[int]:
     """The seeds the finalist is judged by: ``finalist_seeds`` of them, or as many as the table published for it (a
     tabular seed beyond its trainings would repeat one: Accel-NASBench trained each network once)."""
     count = context.config.finalist_seeds
-    if isinstance(context.evaluator, TabularEvaluator):
-        count = min(count, context.evaluator.trainings(arch))
-    return [context.config.seed + i for i in range(count)]
+    available = context.evaluator.trainings(arch)
+    return [context.config.seed + i for i in range(count if available is None else min(count, available))]
 
 
 def _tie_merit(context: SearchContext, candidates: list[Candidate], rung: int) -> dict[str, float] | None:
