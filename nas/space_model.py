@@ -322,10 +322,32 @@ class SearchSpace:
         return make(small), make(large)
 
     def contains(self, arch: Arch) -> bool:
-        """Whether ``arch`` is one of this space's networks (in canonical form): some trial parameters sample it."""
-        from nas.space_params import trial_params
+        """Whether ``arch`` is one of this space's networks (in canonical form)."""
+        if (arch.width not in self.widths or arch.resolution not in self.resolutions
+                or arch.stem != self.stem or arch.head != self.head or arch.num_classes != self.num_classes
+                or arch.divisor != self.divisor):
+            return False
+        stages = self.slots(arch.width, arch.resolution)
 
-        return trial_params(self, arch) is not None
+        def match(stage: int, start: int) -> bool:
+            if stage == len(stages):
+                return start == len(arch.blocks)
+            spec = self.stages[stage]
+            low, high = spec.depth
+            for depth in range(low, high + 1):
+                chunk = arch.blocks[start:start + depth]
+                if len(chunk) < depth:
+                    return False
+                if spec.tied and not spec.choices:
+                    allowed = tuple(chunk) in self._tied_chunks(spec, stages[stage], depth)
+                else:
+                    allowed = all(b in slot.choices for b, slot in zip(chunk, stages[stage]))
+                if allowed and match(stage + 1, start + depth):
+                    return True
+            return False
+
+        return match(0, 0)
+
 
     def _tied_chunks(self, stage: Stage, slots: list[Slot], depth: int) -> set[tuple[BlockSpec, ...]]:
         """The distinct first ``depth`` blocks of a tied stage: one per choice of type, kernel and expansion."""
