@@ -150,7 +150,7 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
 SOURCE_COVERAGE = 0.9
 """A table is a source by default when it holds this share of the measured networks' distinct layers: a layer it
 lacks (a 100-class head, a grouped block) counts as its work-term stand-in, labelled extrapolated
-(:func:`nas.latency.adapt.source_stand_in`)."""
+(:class:`nas.latency.adapt.StandIn`)."""
 
 
 def cmd_latency_adapt(args: argparse.Namespace) -> int:

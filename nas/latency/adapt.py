@@ -47,13 +47,14 @@ def work_terms(arch: Arch) -> np.ndarray:
 
 
 def source_predictions(source: LatencyTable, archs: Sequence[Arch]) -> np.ndarray:
-    """The source's latency for each arch; a layer it lacks counts as its work-term stand-in (:func:`source_stand_in`)."""
+    """The source's latency for each arch; a layer it lacks counts as its work-term stand-in (:class:`StandIn`)."""
     if not any(source.missing(arch.keys()) for arch in archs):
         return source.compile().predict(list(archs))
     scale, offset = source.calibration
+    stand_in = StandIn(source)
     return np.array([offset + scale * source.overhead_ms
-                     + sum(source.contribution(layer.key) if layer.key in source.entries
-                           else source_stand_in(source, layer) for layer in arch.layers())
+                     + sum(source.contribution(layer.key) if layer.key in source.entries else stand_in.ms(layer)
+                           for layer in arch.layers())
                      for arch in archs])
 
 
@@ -218,23 +219,12 @@ def read_measurements(path: str | Path) -> list[tuple[Arch, float]]:
     return out
 
 
-def source_stand_in(source: LatencyTable, layer: Layer) -> float:
-    """What ``source`` would contribute for a layer it has no entry for: its own entries of the same kind (all of
-    them if it has none of that kind) fitted by non-negative work terms (:func:`layer_terms`), evaluated at the
-    layer. An extrapolation: the entry it makes carries no error bar."""
-    fits = _stand_in_fits(source)
-    coef = fits.get(layer.kind, fits[""])
-    return float(layer_terms(layer) @ coef)
+class StandIn:
+    """What a source would contribute for a layer it has no entry for: its own entries of the same kind (all of them
+    if it has none of that kind) fitted by non-negative work terms (:func:`layer_terms`), evaluated at the layer. An
+    extrapolation: the entry it makes carries no error bar. Fitted once, when a source first lacks a layer."""
 
-
-_STAND_INS: dict[int, tuple[LatencyTable, dict[str, np.ndarray]]] = {}
-"""Fits by source (the table is kept beside them, so a reused id is never mistaken for it)."""
-
-
-def _stand_in_fits(source: LatencyTable) -> dict[str, np.ndarray]:
-    """Per layer kind ('' for all kinds together), the non-negative work-term weights of a source's contributions."""
-    cached = _STAND_INS.get(id(source))
-    if cached is None or cached[0] is not source:
+    def __init__(self, source: LatencyTable) -> None:
         from nas.layer import layer_from_key
 
         rows: dict[str, list[tuple[np.ndarray, float]]] = {"": []}
@@ -246,15 +236,13 @@ def _stand_in_fits(source: LatencyTable) -> dict[str, np.ndarray]:
             row = (layer_terms(layer), source.contribution(key))
             rows[""].append(row)
             rows.setdefault(layer.kind, []).append(row)
-        fits = {}
-        for kind, pairs in rows.items():
-            if len(pairs) >= len(WORK_TERMS):
-                x, y = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-                fits[kind] = nonnegative_least_squares(x, y)
-        if "" not in fits:
+        self.fits = {kind: nonnegative_least_squares(np.array([r[0] for r in pairs]), np.array([r[1] for r in pairs]))
+                     for kind, pairs in rows.items() if len(pairs) >= len(WORK_TERMS)}
+        if "" not in self.fits:
             raise TableError(f"source table {source.device!r} has too few entries to stand in for a layer it lacks")
-        _STAND_INS[id(source)] = (source, fits)
-    return _STAND_INS[id(source)][1]
+
+    def ms(self, layer: Layer) -> float:
+        return float(layer_terms(layer) @ self.fits.get(layer.kind, self.fits[""]))
 
 
 def adapt_table(device: str, measurements: list[tuple[Arch, float]], sources: list[LatencyTable],
@@ -263,7 +251,7 @@ def adapt_table(device: str, measurements: list[tuple[Arch, float]], sources: li
     measured networks are kept in the table and predict exactly their measurements.
 
     A key that a source with a weight lacks (FBNet's grouped blocks, a 100-class head, a space the source never
-    covered) is not left out: that source's part is its work-term stand-in (:func:`source_stand_in`), and the entry
+    covered) is not left out: that source's part is its work-term stand-in (:class:`StandIn`), and the entry
     says ``extrapolated``, so a prediction that uses it has no error bar. So the table predicts every network built
     from these layers, never failing on a key."""
     archs = [a for a, _ in measurements]
@@ -279,11 +267,15 @@ def adapt_table(device: str, measurements: list[tuple[Arch, float]], sources: li
     source_w, term_w = weights[: len(sources)], weights[len(sources):]
     extra = {"heldout_mape_pct": model.loo_mape_pct}  # the model, its date and fit are in meta.adapted, once
     entries = {}
+    stand_ins: dict[int, StandIn] = {}  # by source index, fitted when that source first lacks a key
     for key, layer in keys.items():
-        lacking = [s for w, s in zip(source_w, sources) if w and key not in s.entries]
-        ms = sum(w * (s.contribution(key) if key in s.entries else source_stand_in(s, layer))
-                 for w, s in zip(source_w, sources) if w) + float(term_w @ layer_terms(layer))
-        note = {"extrapolated": True, "stand_in_for": [s.device for s in lacking]} if lacking else {}
+        lacking = [i for i, (w, s) in enumerate(zip(source_w, sources)) if w and key not in s.entries]
+        for i in lacking:
+            if i not in stand_ins:
+                stand_ins[i] = StandIn(sources[i])
+        ms = sum(w * (s.contribution(key) if key in s.entries else stand_ins[i].ms(layer))
+                 for i, (w, s) in enumerate(zip(source_w, sources)) if w) + float(term_w @ layer_terms(layer))
+        note = {"extrapolated": True, "stand_in_for": [sources[i].device for i in lacking]} if lacking else {}
         entries[key] = Entry(float(ms), 0.0, 0, "adapted", {**extra, **note})
     overhead = sum(w * (s.calibration[1] + s.calibration[0] * s.overhead_ms) for w, s in zip(source_w, sources))
     constant = float(overhead + model.coef[-1])  # may be < 0 where a source's calibration offset is
