@@ -9,8 +9,7 @@ Everything a CPU search can afford is in here, and nothing that costs without pa
   decay only on conv/linear weights (not on BN parameters or biases);
 * the validation split is held out of the *training* set (class-balanced, fixed ``data_seed``), so
   the official test set is only touched for final reports (``evaluate_test``);
-* validation accuracy after every epoch goes to a callback, which can stop training (Optuna pruners,
-  Ray Tune's ASHA);
+* validation accuracy after every epoch goes to a callback, which can stop training (an Optuna pruner);
 * seeded: on the CPU the same seed gives the same accuracy.
 
 Every :class:`TrainResult` carries its :class:`Fidelity`, so an accuracy is never read without

@@ -362,10 +362,10 @@ def test_a_local_ray_cluster_listens_on_loopback_only() -> None:
     import ray
     from ray._private import ray_constants
 
-    from nas.search.ray_driver import _loopback_only
+    from nas.search.ray_cluster import loopback_only
 
     before = _listening()
-    with _loopback_only():
+    with loopback_only():
         ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         opened = _listening() - before

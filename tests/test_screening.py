@@ -39,13 +39,12 @@ def test_the_best_screened_span_the_latency_range_before_the_slow_end() -> None:
     assert set(best_screened(scores, latency, 5)) == set(scores)
 
 
-def test_older_run_configs_resume_without_screening_and_ray_refuses_it(tmp_path: Path) -> None:
+def test_older_run_configs_resume_without_screening_and_every_backend_screens(tmp_path: Path) -> None:
     old = tmp_path / "config.yaml"
     old.write_text("space: shufflenet_v2\ndevice: cpu_x86\nbudget: 50ms\n")
     assert SearchConfig.load(old).screen == "none"
-    with pytest.raises(ConfigError, match="--screen none"):
-        SearchConfig(backend="ray", screen="naswot").validate()
-    assert SearchConfig(backend="ray").screener == "none" and SearchConfig().screener == "naswot"
+    assert SearchConfig(backend="ray", screen="naswot").validate().screener == "naswot"
+    assert SearchConfig(backend="ray").screener == SearchConfig().screener == "naswot"
     assert SearchConfig(space="nas_bench_macro", accuracy="tabular").screener == "naswot"
     with pytest.raises(ConfigError, match="unknown screening estimator"):
         SearchConfig(screen="oracle").validate()

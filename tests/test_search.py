@@ -427,9 +427,9 @@ def _nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     (["--device", "nope"], "no latency table for device 'nope'"),
     (["--storage", "sqlite:////nonexistent/dir/x.db"], "cannot open study storage"),
     (["--resume", "never-ran"], "no run to resume"),
-    (["--backend", "ray", "--storage", "sqlite:///x.db"], "drop --storage"),
+    (["--gpus-per-trial", "1"], "add --backend ray"),
+    (["--cpus-per-trial", "2"], "add --backend ray"),
     (["--accuracy", "tabular"], "has no table of trained accuracies"),
-    (["--accuracy", "tabular", "--space", "nas_bench_macro", "--backend", "ray"], "drop --backend ray"),
 ])
 def test_bad_search_input_is_one_line(tmp_path: Path, args: list[str], fragment: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,8 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default=None,
                    help="; ".join(f"{name}: {entry.summary}" for name, entry in DRIVERS.items()))
     p.add_argument("--workers", type=bounded(1, 1024), default=None,
-                   help="trainings side by side: worker processes (optuna) or parallel Ray trials (default 2)")
-    p.add_argument("--address", default=None, help="existing Ray cluster address (ray backend)")
+                   help="trainings (and screening scores) side by side: worker processes (optuna) or Ray tasks at once "
+                        "(default 2)")
+    p.add_argument("--address", default=None, help="existing Ray cluster address (ray backend; default: a local cluster)")
+    p.add_argument("--cpus-per-trial", type=bounded(1, 1024), default=None,
+                   help="CPUs each Ray task asks for, and its torch threads (ray backend; default --threads, else 1)")
+    p.add_argument("--gpus-per-trial", type=bounded(0, 64, float), default=None,
+                   help="GPUs each Ray training asks for (ray backend; default 1 when the cluster has GPUs, else 0)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the run folder)")
     p.add_argument("--name", default=None, help="run name (default: space_device_budget_sampler_time)")
     p.add_argument("--runs-dir", default=None, help="where runs live (default runs/)")
@@ -47,8 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p.add_argument("--screen", default=None,
                    help="cheap estimator that scores candidates before any training; only the best --trials of "
-                        "them are trained: auto (default: the space's own, naswot unless its YAML names another; none "
-                        "on the Ray backend), " + ", ".join(f"{n} ({ESTIMATORS[n].cost})" for n in screening_names())
+                        "them are trained: auto (default: the space's own, naswot unless its YAML names another), "
+                        + ", ".join(f"{n} ({ESTIMATORS[n].cost})" for n in screening_names())
                         + ", or none (train every sampled candidate)")
     p.add_argument("--screen-factor", type=bounded(1, 100), default=None,
                    help="candidates screened per trained one (default 4: 64 screened for 16 trained)")

@@ -1,1 +1,1 @@
-"""The search: budget-constrained multi-objective search over a space (Optuna or Ray Tune)."""
+"""The search: budget-constrained multi-objective search over a space (Optuna ask/tell; trainings local or on Ray)."""

@@ -29,17 +29,18 @@ STUDY_FILE = "study.db"
 SCREENS = ("auto", "none", *screening_names())
 """What may screen candidates before any training: the registry's estimators that can (free or zero-cost: seconds
 per arch, :mod:`nas.accuracy.registry`). ``none`` trains every sampled feasible candidate at rung 0; ``auto`` is the
-space's screen (naswot unless its YAML names another) on the Optuna backend, with training or with the tabular source
-(which then judges the default algorithm), and none on the Ray backend (Ray Tune screens by rung-0 training with
-ASHA)."""
+space's screen (naswot unless its YAML names another) on every backend that can screen, with training or with the
+tabular source (which then judges the default algorithm)."""
 CANDIDATES = ("space", "table")
 """Where the pre-screen pool is drawn from: ``space``, random networks of the whole space (the default); ``table``,
 the networks the space's table measured (a sampled benchmark's published ones), so that a tabular search looks every
 accuracy up and its regret is measured against public ground truth."""
 RUNS_DIR = Path("runs")
 COUNT_RANGES = {"trials": (1, 10_000), "workers": (1, 1024), "threads": (1, 1024), "baseline_seeds": (1, 1000),
-                "finalist_seeds": (1, 1000), "eta": (2, 64), "screen_factor": (1, 100)}
+                "finalist_seeds": (1, 1000), "eta": (2, 64), "screen_factor": (1, 100), "cpus_per_trial": (1, 1024)}
 """Every count a config may set, with its range (the command line's options have the same bounds)."""
+OPTIONAL_COUNTS = ("threads", "cpus_per_trial")
+"""Counts that may be left unset (None: resolved at run time)."""
 
 
 DEFAULT_SCREEN = "naswot"
@@ -93,7 +94,7 @@ def parse_budget(text: str | float) -> float:
     return ms
 
 
-RESUMABLE_CHANGES = ("trials", "workers", "threads", "data", "address")
+RESUMABLE_CHANGES = ("trials", "workers", "threads", "data", "address", "cpus_per_trial", "gpus_per_trial")
 """What a resumed run may change: how much more to do and where it runs, never what it searches or how."""
 
 
@@ -124,6 +125,10 @@ class SearchConfig:
     baseline_seeds: int = 2
     finalist_seeds: int = 2
     threads: int | None = None
+    cpus_per_trial: int | None = None
+    """CPUs a distributed backend asks per training or score (Ray's ``num_cpus``); None: ``threads``, else 1."""
+    gpus_per_trial: float | None = None
+    """GPUs a distributed backend asks per training (Ray's ``num_gpus``); None: 1 when the cluster has GPUs, else 0."""
     accuracy: str = "train"
     screen: str = "auto"
     screen_factor: int = 4
@@ -156,6 +161,11 @@ class SearchConfig:
     def screened(self) -> int:
         """Feasible candidates the screening estimator scores; the best ``trials`` of them are trained."""
         return self.trials * self.screen_factor if self.screener != "none" else self.trials
+
+    @property
+    def trial_cpus(self) -> int:
+        """CPUs per task on a distributed backend, and the torch threads of each (``cpus_per_trial`` resolved)."""
+        return self.cpus_per_trial or self.threads or 1
 
     @property
     def budget_ms(self) -> float:
@@ -232,9 +242,17 @@ class SearchConfig:
         if self.storage and not DRIVERS[self.backend].storage:
             raise ConfigError(f"--storage is an Optuna study database, which backend {self.backend} does not keep "
                               f"({DRIVERS[self.backend].why_not}; resume with --resume): drop --storage")
+        for option in ("cpus_per_trial", "gpus_per_trial"):
+            if getattr(self, option) is not None and not DRIVERS[self.backend].distributed:
+                raise ConfigError(f"--{option.replace('_', '-')} is a resource request of a distributed backend, and "
+                                  f"backend {self.backend} trains on this machine (--workers, --threads): add --backend "
+                                  "ray, or drop it")
+        gpus = self.gpus_per_trial
+        if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not 0 <= gpus <= 64):
+            raise ConfigError(f"gpus_per_trial must be a number from 0 to 64, got {gpus!r}")
         for option, (low, high) in COUNT_RANGES.items():
             value = getattr(self, option)
-            if value is None and option == "threads":
+            if value is None and option in OPTIONAL_COUNTS:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(f"{option} must be a whole number from {low} to {high}, got {value!r}")
@@ -320,10 +338,13 @@ class SearchConfig:
             data.setdefault(name, before)
         if "candidates" not in data and data.get("accuracy") == "tabular" and data.get("screen", "auto") == "auto":
             data["screen"] = "none"  # a tabular run saved before it screened by default resumes unscreened
+        if data.get("backend") == "ray" and "cpus_per_trial" not in data and data.get("screen", "auto") == "auto":
+            data["screen"] = "none"  # so does a Ray run saved before the Ray backend screened
         defaults = cls()
         for name, value in data.items():
             default = getattr(defaults, name)
-            expected: tuple[type, ...] = ((int,) if name == "threads" else (str,) if default is None
+            expected: tuple[type, ...] = ((int,) if name in OPTIONAL_COUNTS else (int, float) if name == "gpus_per_trial"
+                                          else (str,) if default is None
                                           else (int, float) if isinstance(default, float) else (type(default),))
             if value is None and default is None:
                 continue

@@ -12,6 +12,7 @@ import logging
 
 from nas.data import Dataset
 from nas.search.config import SearchConfig
+from nas.search.drivers import RemoteExecutor, backend, search_driver
 from nas.search.evaluator import make_evaluator
 from nas.search.latency_oracle import LatencyOracle
 from nas.search.run_folder import RunFolder
@@ -34,17 +35,30 @@ class SearchContext:
                         "alone; set rungs[].resolution to null in config.yaml to train each arch at its own",
                         "/".join(map(str, fixed)), list(self.space.resolutions))
         self.journal = self.folder.journal()
-        self.evaluator = make_evaluator(config, self.journal, data)
+        self._executor: RemoteExecutor | None = None
+        remote = self.remote if backend(config.backend).distributed else None
+        self.evaluator = make_evaluator(config, self.journal, data, remote)
         self.screening = None
         if config.screener != "none":
             from nas.search.screening import ScreeningJournal
 
             self.screening = ScreeningJournal(config.screener, self.folder.screening_path,
-                                              lambda: self.evaluator.data, config.seed, self.space.screen_resolution)
+                                              lambda: self.evaluator.data, config.seed, self.space.screen_resolution,
+                                              remote)
+
+    def remote(self) -> RemoteExecutor:
+        """Where a distributed backend runs the trainings and scores (its driver's ``executor``), started on first
+        use: connecting checks the cluster, so a search calls this before it makes its run folder."""
+        if self._executor is None:
+            self._executor = search_driver(self.config.backend).executor(self.config, lambda: self.evaluator.data)
+        return self._executor
 
     def close(self) -> None:
-        """Stop the evaluator's worker processes (finished trainings are already on disk)."""
+        """Stop the evaluator's worker processes, or leave the cluster (finished trainings are already on disk)."""
         self.evaluator.close()
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
 
 
 def baseline_strings() -> set[str]:

@@ -8,6 +8,9 @@ A driver module has two functions:
   (``context.oracle``), train or screen the rest into the run's journal (``context.evaluator``,
   ``context.screening``) until ``config.trials`` feasible candidates exist; returns the infeasible samples.
 
+A distributed backend's module has a third, ``executor(config, load_data)``: where the trainings and screening scores
+run instead of this machine's worker processes (a :class:`RemoteExecutor`). The algorithm stays the driver's.
+
 Its capabilities are data on its entry: whether it can screen with a cheap estimator, look accuracies up from a
 table, keep its study in a user-given ``--storage``, and spread work over machines. The config's validation and
 ``--screen auto`` read them, so a backend's policy lives with the backend. To add one: its driver module, and one
@@ -17,8 +20,26 @@ table, keep its study in a user-given ``--storage``, and spread work over machin
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
+from typing import Any, Protocol
+
+
+class RemoteExecutor(Protocol):
+    """Runs a search's trainings (the local pool's ``submit`` / ``completed``) and screening scores elsewhere."""
+
+    def submit(self, arch_text: str, fidelity: Any, seed: int, weights: Path | None,  # noqa: ANN401 (a Fidelity)
+               test: bool = False) -> Any: ...  # noqa: ANN401
+
+    def completed(self, jobs: dict[Any, Any], desc: str = "",
+                  show_progress: bool = False) -> Iterator[tuple[Any, dict]]: ...
+
+    def score_many(self, estimator: str, arch_texts: list[str], seed: int,
+                   needs_data: bool) -> Iterator[tuple[str, dict]]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +54,7 @@ class Backend:
     storage: bool
     """Whether ``--storage`` (an Optuna database URL) is where it keeps its sampler's study."""
     distributed: bool
-    """Whether it spreads trainings over several machines."""
+    """Whether its trainings and scores run on several machines (its module then has ``executor``)."""
     why_not: str = ""
     """What to do instead, where it lacks a capability (said in the one error line)."""
 
@@ -41,10 +62,8 @@ class Backend:
 REGISTERED: tuple[Backend, ...] = (
     Backend("optuna", "nas.search.optuna_driver", "Optuna ask/tell on this machine, worker processes (the default)",
             can_screen=True, tabular=True, storage=True, distributed=False),
-    Backend("ray", "nas.search.ray_driver", "Ray Tune, on this machine or a Ray cluster (--address)",
-            can_screen=False, tabular=False, storage=False, distributed=True,
-            why_not="it screens by rung-0 training on the cluster (ASHA) and records every trial in the run's "
-                    "evaluations.jsonl"),
+    Backend("ray", "nas.search.ray_driver", "the same search with its trainings and screening as Ray tasks, on a local "
+            "Ray cluster or an existing one (--address)", can_screen=True, tabular=True, storage=True, distributed=True),
 )
 DRIVERS: dict[str, Backend] = {backend.name: backend for backend in REGISTERED}
 """Backend name -> its entry (the driver module is imported on use: Ray is heavy and optional)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nas.arch import Arch, parse_arch
@@ -18,6 +19,7 @@ from nas.cost import arch_cost
 from nas.data import Dataset, load_cifar10
 from nas.progress import progress
 from nas.search.config import SearchConfig
+from nas.search.drivers import RemoteExecutor
 from nas.search.journal import Evaluation, EvaluationJournal
 from nas.search.pool import TrainingPool, default_threads
 from nas.search.run_folder import RunFolder
@@ -35,8 +37,11 @@ class Evaluator:
     needs_data = True
     compares_baselines = True
 
-    def __init__(self, config: SearchConfig, journal: EvaluationJournal, data: Dataset | None = None) -> None:
+    def __init__(self, config: SearchConfig, journal: EvaluationJournal, data: Dataset | None = None,
+                 remote: Callable[[], RemoteExecutor] | None = None) -> None:
+        """``remote``: where a distributed backend trains (:meth:`SearchContext.remote`), instead of local workers."""
         self.config = config
+        self._remote = remote
         self.journal = journal
         self.folder = RunFolder(config.run_dir)
         self.fidelities = config.fidelities
@@ -82,24 +87,20 @@ class Evaluator:
                       show_progress: bool = False) -> list[Evaluation]:
         """Train several (arch, rung, seed) at once on the run's workers; results in request order.
 
-        With ``workers`` > 1 every training of the run goes to the worker processes (:mod:`nas.search.pool`),
-        even a lone one, so that its result never depends on how the work happened to be scheduled; each
+        With ``workers`` > 1 every training of the run goes to the worker processes (:mod:`nas.search.pool`), or
+        with a distributed backend to its tasks (:class:`~nas.search.drivers.RemoteExecutor`), even a lone one, so
+        that its result never depends on how the work happened to be scheduled; each
         is recorded the moment it finishes. With one worker they run here, one after the other. Repeated
         or cached requests are trained once.
         """
         todo = list(dict.fromkeys((str(a), r, s) for a, r, s in requests if (str(a), r, s) not in self.journal))
         results: dict[Request, Evaluation] = {}  # also those stopped early, which are not journalled
-        if self.config.workers == 1:
+        if self.config.workers == 1 and self._remote is None:
             for arch_text, rung, seed in progress(todo, len(todo), desc, show_progress and bool(todo)):
                 results[(arch_text, rung, seed)] = self.evaluate(parse_arch(arch_text), rung, seed)
         elif todo:
             results = self._evaluate_in_pool(todo, desc, show_progress)
         return [self.journal.get((str(a), r, s)) or results[(str(a), r, s)] for a, r, s in requests]
-
-    def record_finished(self, evaluation: Evaluation) -> None:
-        """A training finished elsewhere (a Ray worker) enters the journal like one of ours, and its time counts."""
-        self.training_seconds += evaluation.seconds
-        self._record(evaluation, False)
 
     def _evaluate_in_pool(self, todo: list[Request], desc: str, show_progress: bool) -> dict[Request, Evaluation]:
         pool = self.pool()
@@ -132,8 +133,10 @@ class Evaluator:
         resolution = fidelity.resolution or arch.resolution
         return arch_cost(arch).macs * (resolution / arch.resolution) ** 2 * fidelity.epochs * (fidelity.subset or 50_000)
 
-    def pool(self) -> TrainingPool:
-        """The run's worker processes, started on first use (they load the data once each)."""
+    def pool(self) -> TrainingPool | RemoteExecutor:
+        """The run's worker processes, started on first use (they load the data once each), or the backend's tasks."""
+        if self._remote is not None:
+            return self._remote()
         if self._pool is None:
             threads = self.config.threads or default_threads(self.config.workers)
             self._pool = TrainingPool(self.data, self.config.workers, threads)
@@ -216,7 +219,10 @@ class TabularEvaluator:
         """Nothing runs in the background."""
 
 
-def make_evaluator(config: SearchConfig, journal: EvaluationJournal,
-                   data: Dataset | None = None) -> Evaluator | TabularEvaluator:
-    """The run's accuracy source: a table when the config says ``accuracy: tabular``, else training."""
-    return TabularEvaluator(config, journal) if config.accuracy == "tabular" else Evaluator(config, journal, data)
+def make_evaluator(config: SearchConfig, journal: EvaluationJournal, data: Dataset | None = None,
+                   remote: Callable[[], RemoteExecutor] | None = None) -> Evaluator | TabularEvaluator:
+    """The run's accuracy source: a table when the config says ``accuracy: tabular`` (looked up here, whatever the
+    backend), else training (on ``remote`` when given)."""
+    if config.accuracy == "tabular":
+        return TabularEvaluator(config, journal)
+    return Evaluator(config, journal, data, remote)

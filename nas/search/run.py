@@ -1,13 +1,14 @@
 """A search run from start to result: screen, train the survivors, promote, judge at the top rung, compare.
 
-1. **Sampling and screening** (Optuna driver): every candidate's latency is looked up first; one over
+1. **Sampling and screening** (the Optuna driver's, on either backend): every candidate's latency is looked up first; one over
    the budget is told to the sampler as infeasible (a constraint) at no cost and does not count. With a
    ``prescreen_pool`` (the default), the study starts from the candidates to screen: of that many random
    feasible archs, those with the most MACs for their latency (free; :func:`nas.search.initial.capacity_front`).
    A feasible one is scored by the screening estimator (``screen``, NASWOT by default: about a second) and
    the sampler is told (score, latency), until ``trials x screen_factor`` are screened. The ``trials``
-   best by non-dominated rank of (score, latency) are trained at rung 0. With ``screen: none`` (and on
-   the Ray backend) every sampled feasible candidate is trained at rung 0 instead, until ``trials``.
+   best by non-dominated rank of (score, latency) are trained at rung 0. With ``screen: none`` every
+   sampled feasible candidate is trained at rung 0 instead, until ``trials``. Scores and trainings run on
+   the backend's workers: local processes, or Ray tasks (:mod:`nas.search.ray_executor`).
 2. **Promotion** (successive halving): the best ``1/eta`` of the rung's candidates, by non-dominated
    rank of (merit, latency), are trained at each next rung. Merit is the rung's accuracy blended with
    the screening score (``screen_weight`` of each one's percentile), or the accuracy alone.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +42,7 @@ from nas.fileio import FolderLock
 from nas.progress import Stages
 from nas.search.config import ConfigError, SearchConfig
 from nas.search.context import SearchContext, baseline_strings
-from nas.search.drivers import search_driver
+from nas.search.drivers import backend, search_driver
 from nas.search.outputs import cost_fields, write_outputs
 from nas.search.pareto import Point, front_best, nondominated_ranks, pareto_front
 from nas.search.run_folder import RunFolder
@@ -105,22 +107,24 @@ def run_search(config: SearchConfig, resume: bool = False, show_progress: bool =
         folder.check_links()
     search_driver(config.backend).check(config)
     context = SearchContext(config)
-    if context.evaluator.needs_data:
-        context.evaluator.data  # type: ignore[union-attr]  # noqa: B018 (fail on missing data before creating anything)
-    if not resume:
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            run_dir.mkdir()  # not exist_ok: this process makes the folder, or another did and this run is refused
-        except FileExistsError:
-            context.close()
-            raise ConfigError(f"{run_dir} was made by another process meanwhile: pick another --name") from None
-    with FolderLock(run_dir, ConfigError):
-        try:
-            return _locked_search(config, context, show_progress)
-        except BaseException:
-            if not resume:
-                remove_unfinished_run(folder)
-            raise
+    with closing(context):  # closed on every way out: worker processes stopped, a cluster left
+        if context.evaluator.needs_data:
+            context.evaluator.data  # type: ignore[union-attr]  # noqa: B018 (fail on missing data before creating anything)
+        if backend(config.backend).distributed:
+            context.remote()  # joins and checks the cluster: a refusal leaves no folder behind
+        if not resume:
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                run_dir.mkdir()  # not exist_ok: this process makes the folder, or another did and this run is refused
+            except FileExistsError:
+                raise ConfigError(f"{run_dir} was made by another process meanwhile: pick another --name") from None
+        with FolderLock(run_dir, ConfigError):
+            try:
+                return _locked_search(config, context, show_progress)
+            except BaseException:
+                if not resume:
+                    remove_unfinished_run(folder)
+                raise
 
 
 RUN_FILES = ("config.yaml", "search.log", "study.db", "study.db-wal", "study.db-shm", "study.db-journal",

@@ -32,6 +32,7 @@ from nas.stats import mid_rank_percentile
 
 if TYPE_CHECKING:
     from nas.search.config import SearchConfig
+    from nas.search.drivers import RemoteExecutor
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,12 @@ class ScreeningJournal:
     """The run's screening scores by arch string, computed on demand and kept on disk."""
 
     def __init__(self, estimator_name: str, path: Path, load_data: Callable[[], Dataset], seed: int,
-                 resolution: int = 0) -> None:
+                 resolution: int = 0, remote: Callable[[], RemoteExecutor] | None = None) -> None:
         """``load_data`` gives the images a zero-cost proxy scores on; called only when one is first needed.
-        ``resolution`` (the space's ``screen_resolution``; 0: each arch's own) caps the input a proxy scores at."""
+        ``resolution`` (the space's ``screen_resolution``; 0: each arch's own) caps the input a proxy scores at.
+        ``remote``: where a distributed backend computes the scores, side by side, instead of here."""
         self.name = estimator_name
+        self._remote = remote
         self.resolution = resolution
         self.path = path
         self._load_data = load_data
@@ -71,6 +74,8 @@ class ScreeningJournal:
 
     def score(self, archs: Sequence[Arch]) -> list[float]:
         """Each arch's score, computing (and journalling) those not yet known."""
+        if self._remote is not None:
+            self._score_remotely(archs)
         for arch in archs:
             text = str(arch)
             if text in self.scores:
@@ -81,14 +86,35 @@ class ScreeningJournal:
                 entry = estimator_entry(self.name)
                 self._estimator = entry.make(self._load_data() if entry.needs_data else None, self._seed)
             result = self._estimator.score(self.scored(arch))
-            if not math.isfinite(result.value):  # a proxy that fails on an arch ranks it last, not first
-                log.warning("%s gave %s for %s; it ranks last", self.name, result.value, arch.id)
-            value = result.value if math.isfinite(result.value) else -1e300
-            append_line(self.path, json.dumps({"arch": text, "estimator": self.name, "value": value,
-                                               "seconds": result.seconds, "fidelity": result.fidelity,
-                                               "resolution": self.scored(arch).resolution}))
-            self.scores[text] = value
+            self._keep(arch, result.value, result.seconds, result.fidelity)
         return [self.scores[str(arch)] for arch in archs]
+
+    def _score_remotely(self, archs: Sequence[Arch]) -> None:
+        """The unknown archs' scores from the backend's tasks, journalled as each arrives (a free count is computed
+        here: a task would cost more than the count)."""
+        from nas.accuracy.registry import estimator_entry
+
+        assert self._remote is not None
+        entry = estimator_entry(self.name)
+        todo: dict[str, list[Arch]] = {}
+        for arch in {str(a): a for a in archs}.values():
+            if str(arch) not in self.scores:
+                todo.setdefault(str(self.scored(arch)), []).append(arch)
+        if not todo or entry.cost == "free":
+            return
+        for scored, outcome in self._remote().score_many(self.name, list(todo), self._seed, entry.needs_data):
+            for arch in todo[scored]:
+                self._keep(arch, outcome["value"], outcome["seconds"], outcome["fidelity"])
+
+    def _keep(self, arch: Arch, value: float, seconds: float, fidelity: str) -> None:
+        """One score, into the journal (flushed) and the table; a proxy that fails on an arch ranks it last."""
+        if not math.isfinite(value):
+            log.warning("%s gave %s for %s; it ranks last", self.name, value, arch.id)
+            value = -1e300
+        append_line(self.path, json.dumps({"arch": str(arch), "estimator": self.name, "value": value,
+                                           "seconds": seconds, "fidelity": fidelity,
+                                           "resolution": self.scored(arch).resolution}))
+        self.scores[str(arch)] = value
 
 
     def scored(self, arch: Arch) -> Arch:
