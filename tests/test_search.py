@@ -645,7 +645,9 @@ def test_a_run_whose_every_training_diverges_says_so(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     config.save(path)
     result = _nas("search", "--config", str(path), "--name", "div")
-    assert result.returncode == 2 and "every training diverged" in result.stderr.strip().splitlines()[-1]
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 2 and "every training diverged" in last
+    assert "nothing finished, so the run is removed" in last and not (tmp_path / "div").exists()
 
 
 @pytest.mark.e2e

@@ -186,43 +186,25 @@ class SearchConfig:
         return Path(self.runs_dir) / self.name
 
     def validate(self) -> SearchConfig:
+        """Check what is searched, how much, and where (each its own method), then name the run; returns itself."""
+        self._check_what()
+        self._check_how_much()
+        self._check_where()
+        self._name_run()
+        return self
+
+    def _check_what(self) -> None:
+        """What is searched: the space, the device's budget, where accuracies come from and candidates are drawn."""
         from nas.space import load_space
 
         load_space(self.space)
         self.budget_ms  # noqa: B018 (parses or raises)
-        from nas.search.samplers import SAMPLERS
-
-        if self.sampler not in SAMPLERS:  # read now: a registry entry added at run time counts
-            raise ConfigError(f"unknown sampler {self.sampler!r}; allowed: {', '.join(SAMPLERS)}")
-        if self.backend not in DRIVERS:  # read now: a registry entry added at run time counts
-            raise ConfigError(f"unknown backend {self.backend!r}; allowed: {', '.join(DRIVERS)}")
         if self.accuracy not in ACCURACY_SOURCES:
             raise ConfigError(f"unknown accuracy source {self.accuracy!r}; allowed: {', '.join(ACCURACY_SOURCES)}")
         if self.accuracy == "tabular":
             from nas.accuracy.tabular import check_tabular_space
 
             check_tabular_space(self.space)
-            if not DRIVERS[self.backend].tabular:
-                raise ConfigError(f"--accuracy tabular looks accuracies up instead of training, which backend "
-                                  f"{self.backend} does not ({DRIVERS[self.backend].why_not}); drop --backend "
-                                  f"{self.backend}")
-        screens = ("auto", "none", *screening_names())  # read now: a registry entry added at run time counts
-        if self.screen not in screens:
-            raise ConfigError(f"unknown screening estimator {self.screen!r}; allowed: {', '.join(screens)}")
-        if self.screener not in screens:
-            raise ConfigError(f"space {self.space!r} names screen {self.screener!r}, which is no estimator that can "
-                              f"screen; allowed: {', '.join(screens[1:])}")
-        if self.screener != "none" and not DRIVERS[self.backend].can_screen:
-            raise ConfigError(f"--backend {self.backend} does not screen with a cheap estimator "
-                              f"({DRIVERS[self.backend].why_not}): add --screen none")
-        if isinstance(self.prescreen_pool, bool) or not isinstance(self.prescreen_pool, int) \
-                or not 0 <= self.prescreen_pool <= 1_000_000:
-            raise ConfigError(f"prescreen_pool must be a whole number in [0, 1000000], got {self.prescreen_pool!r}")
-        from nas.space import PRESCREEN_SIGNALS
-
-        if self.prescreen not in ("auto", *PRESCREEN_SIGNALS):
-            raise ConfigError(f"unknown pre-screen signal {self.prescreen!r}; allowed: auto, "
-                              f"{', '.join(PRESCREEN_SIGNALS)}")
         if self.candidates not in CANDIDATES:
             raise ConfigError(f"unknown candidates {self.candidates!r}; allowed: {', '.join(CANDIDATES)}")
         if self.candidates == "table":
@@ -232,24 +214,34 @@ class SearchConfig:
                 raise ConfigError(f"--candidates table draws from the networks a space's table measured, and space "
                                   f"{self.space!r} has none; spaces with one: {', '.join(sorted(TABLES))} (or drop "
                                   "--candidates table)")
-            if self.screener == "none" or not self.prescreen_pool:
-                raise ConfigError("--candidates table draws the pre-screen pool from the table's networks, and this run "
-                                  "has no pre-screen (it needs a screen and --prescreen-pool above 0): drop "
-                                  "--candidates table, or --screen none / --prescreen-pool 0")
+
+    def _check_how_much(self) -> None:
+        """How much and by which algorithm: the sampler, the pre-screen and screen, the counts, the rungs, the seed."""
+        from nas.search.samplers import SAMPLERS
+
+        if self.sampler not in SAMPLERS:  # read now: a registry entry added at run time counts
+            raise ConfigError(f"unknown sampler {self.sampler!r}; allowed: {', '.join(SAMPLERS)}")
+        screens = ("auto", "none", *screening_names())  # read now: a registry entry added at run time counts
+        if self.screen not in screens:
+            raise ConfigError(f"unknown screening estimator {self.screen!r}; allowed: {', '.join(screens)}")
+        if self.screener not in screens:
+            raise ConfigError(f"space {self.space!r} names screen {self.screener!r}, which is no estimator that can "
+                              f"screen; allowed: {', '.join(screens[1:])}")
+        if isinstance(self.prescreen_pool, bool) or not isinstance(self.prescreen_pool, int) \
+                or not 0 <= self.prescreen_pool <= 1_000_000:
+            raise ConfigError(f"prescreen_pool must be a whole number in [0, 1000000], got {self.prescreen_pool!r}")
+        from nas.space import PRESCREEN_SIGNALS
+
+        if self.prescreen not in ("auto", *PRESCREEN_SIGNALS):
+            raise ConfigError(f"unknown pre-screen signal {self.prescreen!r}; allowed: auto, "
+                              f"{', '.join(PRESCREEN_SIGNALS)}")
+        if self.candidates == "table" and (self.screener == "none" or not self.prescreen_pool):
+            raise ConfigError("--candidates table draws the pre-screen pool from the table's networks, and this run "
+                              "has no pre-screen (it needs a screen and --prescreen-pool above 0): drop "
+                              "--candidates table, or --screen none / --prescreen-pool 0")
         if isinstance(self.screen_weight, bool) or not isinstance(self.screen_weight, (int, float)) \
                 or not 0 <= self.screen_weight <= 1:
             raise ConfigError(f"screen_weight must be a number in [0, 1], got {self.screen_weight!r}")
-        if self.storage and not DRIVERS[self.backend].storage:
-            raise ConfigError(f"--storage is an Optuna study database, which backend {self.backend} does not keep "
-                              f"({DRIVERS[self.backend].why_not}; resume with --resume): drop --storage")
-        for option in ("cpus_per_trial", "gpus_per_trial"):
-            if getattr(self, option) is not None and not DRIVERS[self.backend].distributed:
-                raise ConfigError(f"--{option.replace('_', '-')} is a resource request of a distributed backend, and "
-                                  f"backend {self.backend} trains on this machine (--workers, --threads): add --backend "
-                                  "ray, or drop it")
-        gpus = self.gpus_per_trial
-        if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not 0 <= gpus <= 64):
-            raise ConfigError(f"gpus_per_trial must be a number from 0 to 64, got {gpus!r}")
         for option, (low, high) in COUNT_RANGES.items():
             value = getattr(self, option)
             if value is None and option in OPTIONAL_COUNTS:
@@ -260,6 +252,21 @@ class SearchConfig:
             raise ConfigError("at least one rung is needed")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise ConfigError(f"seed must be an integer in [0, 2^31), got {self.seed!r}")
+
+    def _check_where(self) -> None:
+        """Where it runs: the backend, and what its entry says it cannot do with this config (its policy is data on
+        its registry entry, :meth:`nas.search.drivers.Backend.refusal`)."""
+        if self.backend not in DRIVERS:  # read now: a registry entry added at run time counts
+            raise ConfigError(f"unknown backend {self.backend!r}; allowed: {', '.join(DRIVERS)}")
+        refusal = DRIVERS[self.backend].refusal(self)
+        if refusal:
+            raise ConfigError(refusal)
+        gpus = self.gpus_per_trial
+        if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not 0 <= gpus <= 64):
+            raise ConfigError(f"gpus_per_trial must be a number from 0 to 64, got {gpus!r}")
+
+    def _name_run(self) -> None:
+        """A run's default name (space, device, budget, sampler, time); any name stays inside the runs folder."""
         if self.name is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             budget = f"{self.budget_ms:.6g}".replace("+", "")
@@ -267,7 +274,6 @@ class SearchConfig:
         if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", self.name):
             raise ConfigError(f"run name {self.name!r} may only hold letters, digits, '_', '-', '.', and must not "
                               "start with '.' or '-' (a run stays inside its runs folder)")
-        return self
 
     @classmethod
     def option_names(cls) -> list[str]:

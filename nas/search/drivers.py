@@ -58,6 +58,23 @@ class Backend:
     why_not: str = ""
     """What to do instead, where it lacks a capability (said in the one error line)."""
 
+    def refusal(self, config: Any) -> str | None:  # noqa: ANN401 (a SearchConfig; config.py imports this module)
+        """The one line a config gets when it asks for what this backend cannot do (its capabilities above), or
+        None: the backend's policy, read by :meth:`SearchConfig.validate`."""
+        if config.accuracy == "tabular" and not self.tabular:
+            return (f"--accuracy tabular looks accuracies up instead of training, which backend {self.name} does not "
+                    f"({self.why_not}); drop --backend {self.name}")
+        if config.screener != "none" and not self.can_screen:
+            return f"--backend {self.name} does not screen with a cheap estimator ({self.why_not}): add --screen none"
+        if config.storage and not self.storage:
+            return (f"--storage is an Optuna study database, which backend {self.name} does not keep ({self.why_not}; "
+                    "resume with --resume): drop --storage")
+        for option in ("cpus_per_trial", "gpus_per_trial"):
+            if getattr(config, option) is not None and not self.distributed:
+                return (f"--{option.replace('_', '-')} is a resource request of a distributed backend, and backend "
+                        f"{self.name} trains on this machine (--workers, --threads): add --backend ray, or drop it")
+        return None
+
 
 REGISTERED: tuple[Backend, ...] = (
     Backend("optuna", "nas.search.optuna_driver", "Optuna ask/tell on this machine, worker processes (the default)",

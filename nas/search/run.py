@@ -186,8 +186,12 @@ def _locked_search(config: SearchConfig, context: SearchContext, show_progress: 
         candidates = _candidates(context)
         evaluator = context.evaluator
         if not candidates and evaluator.diverged:
+            kept = context.screening is not None and bool(context.screening.scores)
+            fix = f"lower the rungs' lr in {context.folder.config_path} and resume (its screening scores are kept)" \
+                if kept else "nothing finished, so the run is removed: lower rungs[].lr in a config file (nas search " \
+                             "--config FILE) and run it again"
             raise ConfigError(f"every training diverged ({evaluator.diverged} of them, e.g. {evaluator.last_divergence}"
-                              f"): lower the rungs' lr in {context.folder.config_path} and resume")
+                              f"): {fix}")
         chosen_baseline = _choose_baseline(context)
         _promote(context, candidates, show_progress, _baseline_requests(context, chosen_baseline), stages)
         if top == 0:
