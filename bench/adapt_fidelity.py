@@ -101,7 +101,7 @@ def through_the_cli(device: str, own_table: str, archs: list, y: np.ndarray, tra
         raise RuntimeError(f"nas {' '.join(argv[:6])} ... exited {code}: {err.getvalue()}")
     table = load_table(f"bench_{device}")
     held = [i for i in test if not table.missing(archs[i].keys())]
-    return metrics(table.compile().predict([archs[i] for i in held]), y[held]), 100 * len(held) / len(test)
+    return metrics(table.compile().predict_many([archs[i] for i in held]), y[held]), 100 * len(held) / len(test)
 
 
 def ceiling(onehot: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
@@ -157,7 +157,7 @@ def main() -> None:
                 model = fit_adapted(x[train], y[train], names)
                 key = "+".join(names[c] for c in model.columns)
                 chosen[key] = chosen.get(key, 0) + 1
-                per_arm["adapted"].append(metrics(model.predict(x[test]), y[test]))
+                per_arm["adapted"].append(metrics(model.ms_from_features(x[test]), y[test]))
                 per_arm["macs"].append(metrics(macs_fit(macs, y, train, test), y[test]))
                 per_arm["best_other_device"].append(metrics(best_other_device(devices, device, train, test), y[test]))
                 if n == 10:

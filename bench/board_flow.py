@@ -67,8 +67,8 @@ def main() -> None:
             "fresh_archs": len(fresh), "layers": len(results["results"]),
             "seconds": {"bundle": bundled - started, "runner": measured_on_board - bundled,
                         "total": time.perf_counter() - started},
-            "layers_only": judge(before.compile().predict(fresh), truth),
-            "calibrated_on_networks": judge(after.compile().predict(fresh), truth),
+            "layers_only": judge(before.compile().predict_many(fresh), truth),
+            "calibrated_on_networks": judge(after.compile().predict_many(fresh), truth),
             "calibration": after.meta.get("calibration"),
         }
     OUT.write_text(json.dumps(document, indent=1) + "\n")

@@ -95,14 +95,14 @@ def finalist_cells(naswot: NaswotScores) -> list[dict]:
     cells = []
     for device in ("cpu_x86", "rpi4"):
         compiled = load_table(device).compile()
-        latency = compiled.predict(archs)
+        latency = compiled.predict_many(archs)
         for percentile in PERCENTILES:
             budget = float(np.percentile(latency, percentile))
             best = float(truth[latency <= budget].max())
             for seed in SEEDS:
                 screened = [arch for arch, _ in capacity_archs(space, compiled, budget, SCREENED, seed, POOL)]
                 scores = {str(a): naswot(a) for a in screened}
-                latencies = dict(zip(scores, map(float, compiled.predict(screened))))
+                latencies = dict(zip(scores, map(float, compiled.predict_many(screened))))
                 finalists = [parse_arch(text) for text in best_screened(scores, latencies, FINALISTS)]
                 accuracy = np.array([benchmark.accuracy(a) for a in finalists])
                 signal = {"naswot": [scores[str(a)] for a in finalists],

@@ -91,7 +91,7 @@ def main() -> None:
         latency = np.array([float(row[f"{column}_ms"]) for row in rows])
         few = fit[:NETWORKS]  # the few-shot adaptation's networks, drawn from the fitting half
         adapted, model = adapt_table(name, [(archs[i], float(latency[i])) for i in few], sources, keys)
-        few_shot = validation(adapted.compile().predict([archs[i] for i in held]), latency[held])
+        few_shot = validation(adapted.compile().predict_many([archs[i] for i in held]), latency[held])
         costs, overhead = fit_layer_costs([archs[i] for i in fit], latency[fit])
         table = adapted
         for key, entry in table.entries.items():
@@ -102,7 +102,7 @@ def main() -> None:
         table.meta.pop("measured_networks", None)
         table.meta["overhead_ms"] = overhead
         table.meta["calibration"] = {"scale": 1.0, "offset_ms": 0.0}
-        checked = validation(table.compile().predict([archs[i] for i in held]), latency[held])
+        checked = validation(table.compile().predict_many([archs[i] for i in held]), latency[held])
         for key, entry in table.entries.items():
             if key in fbnet_keys:
                 entry.extra["heldout_mape_pct"] = checked["mape_pct"]

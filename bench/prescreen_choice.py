@@ -72,7 +72,7 @@ def replay(ground: Ground, compiled: CompiledTable, latency: np.ndarray, budget:
         shortlist = [a for a, _ in capacity_archs(ground.model, compiled, budget, SCREENED, seed, POOL,
                                                   ground.universe, signal)]
     scores = dict(zip(map(str, shortlist), screen_scores(ground, shortlist, 0, data)))
-    ms = dict(zip(map(str, shortlist), compiled.predict(shortlist)))
+    ms = dict(zip(map(str, shortlist), compiled.predict_many(shortlist)))
     finalists = sorted(scores, key=lambda a: -scores[a])[:FINALISTS] if by_score else \
         best_screened(scores, ms, FINALISTS)
     feasible = np.flatnonzero(latency <= budget)
@@ -98,7 +98,7 @@ def main() -> None:
         for part, (devices, percentiles) in PARTS[ground.space].items():
             for device in devices:
                 compiled = load_table(device).compile()
-                latency = compiled.predict(ground.archs)
+                latency = compiled.predict_many(ground.archs)
                 for percentile in percentiles:
                     budget = float(np.percentile(latency, percentile))
                     for seed in range(args.seeds):

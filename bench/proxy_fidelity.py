@@ -68,7 +68,7 @@ def choose_archs(count: int) -> list[str]:
     space = load_space("ghost_mbv2")
     table = load_table("cpu_x86")
     pool = space.sample_random(3000, seed=2024)
-    latency = table.compile().predict(pool)
+    latency = table.compile().predict_many(pool)
     order = np.argsort(latency)
     picks = [pool[order[int(q * (len(pool) - 1))]] for q in np.linspace(0.02, 0.9, count - 2)]
     smallest, _ = space.extremes(min(space.widths), min(space.resolutions))

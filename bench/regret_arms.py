@@ -206,7 +206,7 @@ def run_cells(ground: Ground, devices: list[str], budgets: dict[str, float], see
     runs = Path(tempfile.mkdtemp(prefix="nas-regret-"))
     for device in devices:
         compiled = load_table(device).compile()
-        latency = compiled.predict(ground.archs)
+        latency = compiled.predict_many(ground.archs)
         for budget_name, percentile in budgets.items():
             budget = float(np.percentile(latency, percentile))
             feasible = np.flatnonzero(latency <= budget)

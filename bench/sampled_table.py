@@ -69,7 +69,7 @@ def predict_rest(x: np.ndarray, y: np.ndarray, groups: np.ndarray, measured: np.
     for group in set(groups[rest]):
         train = measured[groups[measured] == group]
         where = groups[rest] == group
-        predicted[where] = TransferModel.fit(x[train], y[train]).predict(x[rest[where]])
+        predicted[where] = TransferModel.fit(x[train], y[train]).ms_from_features(x[rest[where]])
     return predicted
 
 

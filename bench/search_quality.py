@@ -63,7 +63,7 @@ def main() -> None:
     pairs = [(seed, sampler) for seed in range(args.seeds) for sampler in samplers][index::count]
     table = load_table(args.device)
     archs = load_space(args.space).sample_random(5000, seed=99)
-    budget = float(np.median(table.compile().predict(archs)))
+    budget = float(np.median(table.compile().predict_many(archs)))
     runs_dir = Path(tempfile.mkdtemp(prefix="nas-bench-search-"))
     context = {"space": args.space, "device": args.device, "torch_threads": threads, "budget_ms": budget,
                "trials": args.trials, "rung": RUNG, "design": "latency-stratified first trials for nsga2/tpe"}

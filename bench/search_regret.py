@@ -148,7 +148,7 @@ def main() -> None:
     estimates: dict[str, float] = {}
     runs = Path(tempfile.mkdtemp(prefix="nas-regret-"))
     for device in args.devices:
-        latency = load_table(device).compile().predict(archs)
+        latency = load_table(device).compile().predict_many(archs)
         for budget_name, percentile in BUDGETS.items():
             budget = float(np.percentile(latency, percentile))
             feasible = np.flatnonzero(latency <= budget)

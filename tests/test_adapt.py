@@ -50,13 +50,13 @@ def test_a_known_device_is_recovered_from_ten_networks(table_dir: Path) -> None:
                                layers_for(["mbv2"], False))
     assert model.weights()["rpi4"] == pytest.approx(1.3, rel=1e-3) and model.loo_mape_pct < 0.5
     fresh = space.sample_random(50, seed=2)
-    predicted = table.compile().predict(fresh)
+    predicted = table.compile().predict_many(fresh)
     truth = np.array([_device(a) for a in fresh])
     assert np.max(np.abs(predicted - truth) / truth) < 0.01
     assert all(e.origin == "adapted" and "heldout_mape_pct" in e.extra for e in table.entries.values())
     arch, ms = measured[0]
     table.meta["measured_networks"][str(arch)] = ms * 1.1  # as if the device had said so
-    assert table.predict(arch) == pytest.approx(ms * 1.1) and table.compile().predict([arch])[0] == pytest.approx(ms * 1.1)
+    assert table.predict(arch) == pytest.approx(ms * 1.1) and table.compile().predict_many([arch])[0] == pytest.approx(ms * 1.1)
 
 
 def test_an_adapted_table_predicts_every_network_of_its_family_even_layers_no_source_holds(
@@ -75,7 +75,7 @@ def test_an_adapted_table_predicts_every_network_of_its_family_even_layers_no_so
     assert not (table_dir / "board.json").exists() and (tables.user_tables_dir() / "board.json").is_file()
     table = load_table("board")
     fresh = [imagenet(a) for a in space.sample_random(200, seed=5)]
-    predicted = table.compile().predict(fresh)
+    predicted = table.compile().predict_many(fresh)
     truth = np.array([_device(replace(a, num_classes=10)) for a in fresh])
     assert np.median(np.abs(predicted - truth) / truth) < 0.05
     heads = [e for k, e in table.entries.items() if k.startswith("head") and "nc1000" in k]

@@ -38,7 +38,7 @@ def test_the_recorded_validation_is_what_the_table_predicts(device: str, help_ne
     assert {e.origin for e in table.entries.values()} == {"adapted"} and not table.meta.get("measured_networks")
     assert table.meta["fitted"]["networks"] >= 2_500 and "few_shot_adaptation" in table.meta
     rest = held_out(len(archs))
-    predicted = table.compile().predict([archs[i] for i in rest])
+    predicted = table.compile().predict_many([archs[i] for i in rest])
     truth = np.array([float(rows[i][f"{DEVICES[device]}_ms"]) for i in rest])
     mape = float(np.mean(np.abs(predicted - truth) / truth) * 100)
     assert mape == pytest.approx(table.meta["validation"]["mape_pct"], abs=0.01)

@@ -56,9 +56,9 @@ def test_vectorised_prediction_matches_scalar() -> None:
                           "calibration": {"scale": 1.3, "offset_ms": 0.1}},
                          {k: Entry(float(i % 7) / 10 + 0.01) for i, k in enumerate(sorted(layers))})
     archs = space.sample_random(200, seed=3)
-    fast = table.compile().predict(archs)
+    fast = table.compile().predict_many(archs)
     assert np.allclose(fast, [table.predict(a) for a in archs])
-    foreign = table.compile().predict([ARCH])
+    foreign = table.compile().predict_many([ARCH])
     assert np.isnan(foreign[0])
 
 
@@ -130,7 +130,7 @@ def test_calibration_fit_recovers_per_kind_factors() -> None:
     assert set(errors) == set(noisy["scale_by_kind"])
     assert max(errors[k] for k in ("ir", "ghost", "ghost_se")) < 0.1 and errors["stem"] > 0.25
     table.meta["calibration"] = calibration
-    assert table.compile().predict(archs) == pytest.approx(measured)
+    assert table.compile().predict_many(archs) == pytest.approx(measured)
     assert [table.predict(a) for a in archs] == pytest.approx(measured)
 
 
@@ -146,7 +146,7 @@ def test_calibration_fit_recovers_weight_fetch_term() -> None:
     assert calibration["ms_per_weight_mb"] == pytest.approx(0.05)
     assert list(calibration["scale_by_kind"].values()) == pytest.approx([1.4] * len(calibration["scale_by_kind"]))
     table.meta["calibration"] = calibration
-    assert table.compile().predict(archs) == pytest.approx(measured)
+    assert table.compile().predict_many(archs) == pytest.approx(measured)
     assert [table.predict(a) for a in archs] == pytest.approx(measured)
     # a term that would come out negative is dropped, not kept as a "speed-up"
     faster = [m - 0.05 * sum(2 * weight_mb(k) for k in a.keys()) for a, m in zip(archs, measured)]
@@ -222,7 +222,7 @@ def test_transfer_model_recovers_a_device_from_its_work_terms() -> None:
     y = x @ truth
     model = TransferModel.fit(x, y)
     assert model.weights.min() >= 0
-    np.testing.assert_allclose(model.predict(x), y, rtol=1e-6)
+    np.testing.assert_allclose(model.ms_from_features(x), y, rtol=1e-6)
     held = cross_validate(Rows(keys, x, y, np.zeros(len(y)), [shape_group(layers[k]) for k in keys],
                                np.zeros(len(y), dtype=bool)))
     assert held["mape_pct"] < 1e-3 and held["spearman_rho"] > 0.999
@@ -621,7 +621,7 @@ def test_a_calibration_that_predicts_zero_or_less_is_refused() -> None:
     with pytest.raises(TableError, match="calibration offset"):
         table.predict(ARCH)
     with pytest.raises(TableError, match="calibration offset"):
-        table.compile().predict([ARCH])
+        table.compile().predict_many([ARCH])
 
 
 @pytest.mark.e2e
@@ -708,7 +708,7 @@ def test_no_prediction_falls_below_the_floor_and_a_fit_that_would_is_refused() -
     raw = table.raw_sum(ARCH)
     table.meta["calibration"] = {"scale": 0.2, "offset_ms": 0.0}  # 0.2 x the sum: faster than physics allows
     assert table.predict(ARCH) == pytest.approx(PREDICTION_FLOOR * raw)
-    assert table.compile().predict([ARCH])[0] == pytest.approx(PREDICTION_FLOOR * raw)
+    assert table.compile().predict_many([ARCH])[0] == pytest.approx(PREDICTION_FLOOR * raw)
     assert table.below_floor([ARCH]) is not None
     fitted = _table()
     sample = Sample(ARCH, raw, raw, raw, 0.0)

@@ -160,11 +160,11 @@ def test_initial_design_spreads_feasible_archs_over_the_latency_range() -> None:
     from nas.space import load_space
 
     space, compiled = load_space("ghost_mbv2"), load_table("rpi4").compile()
-    random_latency = compiled.predict(space.sample_random(2000, seed=5))
+    random_latency = compiled.predict_many(space.sample_random(2000, seed=5))
     budget = float(np.median(random_latency))
     design = latency_stratified(space, compiled, budget, 8, seed=1)
     archs = [space.sample_trial(optuna.trial.FixedTrial(params)) for params in design]  # the params rebuild the archs
-    latency = np.sort(compiled.predict(archs))
+    latency = np.sort(compiled.predict_many(archs))
     assert len({str(a) for a in archs}) == 8 and latency.max() <= budget
     feasible = random_latency[random_latency <= budget]
     # evenly spread: from the fast end to just under the budget, where random archs would crowd the middle
@@ -183,11 +183,11 @@ def test_the_capacity_front_screens_the_archs_with_the_most_macs_for_their_laten
 
     space, compiled = load_space("ghost_mbv2"), load_table("rpi4").compile()
     random_archs = space.sample_random(400, seed=5)
-    random_latency = compiled.predict(random_archs)
+    random_latency = compiled.predict_many(random_archs)
     budget = float(np.median(random_latency))
     design = capacity_front(space, compiled, budget, 12, seed=1, pool=300)
     archs = [space.sample_trial(optuna.trial.FixedTrial(params)) for params in design]  # the params rebuild the archs
-    latency = compiled.predict(archs)
+    latency = compiled.predict_many(archs)
     assert len({str(a) for a in archs}) == 12 and latency.max() <= budget
     with_archs = capacity_archs(space, compiled, budget, 12, seed=1, pool=300)  # what benches replay the stages with
     assert [params for _, params in with_archs] == design and [str(a) for a, _ in with_archs] == [str(a) for a in archs]

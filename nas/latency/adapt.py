@@ -49,7 +49,7 @@ def work_terms(arch: Arch) -> np.ndarray:
 def source_predictions(source: LatencyTable, archs: Sequence[Arch]) -> np.ndarray:
     """The source's latency for each arch; a layer it lacks counts as its work-term stand-in (:class:`StandIn`)."""
     if not any(source.missing(arch.keys()) for arch in archs):
-        return source.compile().predict(list(archs))
+        return source.compile().predict_many(list(archs))
     scale, offset = source.calibration
     stand_in = StandIn(source)
     return np.array([offset + scale * source.overhead_ms
@@ -112,7 +112,7 @@ class AdaptedModel:
     fitted_on: int
     tried: dict[str, float] = field(default_factory=dict)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def ms_from_features(self, x: np.ndarray) -> np.ndarray:
         return _predict(self.coef, x[:, list(self.columns)])
 
     def weights(self) -> dict[str, float]:

@@ -63,7 +63,7 @@ class CompiledTable:
         floor = self.floor * (self.table.overhead_ms + np.add.reduceat(self.raw[flat], starts))
         return np.maximum(calibrated, floor)  # NaN (a missing key) stays NaN
 
-    def predict(self, archs: Sequence[Arch]) -> np.ndarray:
+    def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
         predicted = self.predict_encoded(*self.encode(archs))
         measured = self.table.measured_networks
         if measured:

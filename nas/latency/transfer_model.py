@@ -87,7 +87,7 @@ class TransferModel:
         scale = 1.0 / (y if scale_ms is None else scale_ms)  # each row in units of its own latency
         return cls(nonnegative_least_squares(x * scale[:, None], y * scale))
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def ms_from_features(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x @ self.weights, 1e-6)
 
 
@@ -208,7 +208,7 @@ def ends_factor(model: TransferModel, source: LatencyTable, target: LatencyTable
     if not anchors:
         return {"factor": 1.0, "anchors": []}
     x = np.array([features(layers[key], source.entries[key].ms, cache_mb) for key in anchors])
-    predicted = float(model.predict(x).sum())
+    predicted = float(model.ms_from_features(x).sum())
     return {"factor": sum(target.entries[key].ms for key in anchors) / predicted, "anchors": anchors,
             "target_ms": sum(target.entries[key].ms for key in anchors), "model_ms": predicted}
 
@@ -237,7 +237,7 @@ def transfer(source: LatencyTable, target: LatencyTable, layers: dict[str, Layer
     for key, layer in layers.items():
         if key not in source.entries or (key in target.entries and target.entries[key].origin != "predicted"):
             continue  # measured and imported entries are the target's own; earlier predictions are refreshed
-        value = float(model.predict(features(layer, source.entries[key].ms, cache_mb)[None, :])[0])
+        value = float(model.ms_from_features(features(layer, source.entries[key].ms, cache_mb)[None, :])[0])
         if layer.kind in ENDS:
             value *= ends["factor"]
         earlier = target.entries.pop(key, None)  # an older prediction is replaced, not piled into history

@@ -80,7 +80,7 @@ def measure_archs(table: LatencyTable, archs: list[Arch], target_s: float = 1.0,
 
 
 def samples_from(table: LatencyTable, archs: list[Arch], measured: np.ndarray, spreads: np.ndarray) -> list[Sample]:
-    predicted = table.compile().predict(archs)
+    predicted = table.compile().predict_many(archs)
     return [Sample(a, table.raw_sum(a), float(p), float(m), float(s))
             for a, p, m, s in zip(archs, predicted, measured, spreads)]
 

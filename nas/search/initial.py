@@ -37,7 +37,7 @@ def latency_stratified(space: SearchSpace, compiled: CompiledTable, budget_ms: f
     if count <= 0:
         return []
     drawn = space.sample_with_params(pool, seed=seed)
-    latency = compiled.predict([arch for arch, _ in drawn])
+    latency = compiled.predict_many([arch for arch, _ in drawn])
     feasible = np.flatnonzero(latency <= budget_ms)
     if len(feasible) == 0:
         return []
@@ -116,7 +116,7 @@ def _feasible_pool(space: SearchSpace, compiled: CompiledTable, budget_ms: float
         fresh = {str(arch): (arch, params) for arch, params in drawn}
         if not fresh:
             break
-        latency = compiled.predict([arch for arch, _ in fresh.values()])
+        latency = compiled.predict_many([arch for arch, _ in fresh.values()])
         for (key, (arch, params)), ms in zip(fresh.items(), latency):
             if ms <= budget_ms and len(found) < pool:
                 found[key] = (arch, params, float(ms))

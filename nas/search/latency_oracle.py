@@ -18,7 +18,7 @@ def min_latency(space: SearchSpace, table: LatencyTable) -> float:
         return table.contribution(layer.key) if layer.key in table.entries else float("inf")
 
     fastest = [space.extremes(w, r, entry)[0] for w in space.widths for r in space.resolutions]
-    return float(table.compile().predict(fastest).min())
+    return float(table.compile().predict_many(fastest).min())
 
 
 class LatencyOracle:

@@ -118,7 +118,9 @@ class RayExecutor:
             while waiting and len(running) < self.workers:
                 job = waiting.pop(0)
                 running[self._remote(job)] = (job, 1)
-            done, _ = ray.wait(list(running), num_returns=1)
+            done: list = []
+            while not done:  # in slices, so that Ctrl-C and SIGTERM are handled at once, not when a task ends
+                done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             ref = done[0]
             job, attempt = running.pop(ref)
             try:
