@@ -117,6 +117,7 @@ def optuna_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, lis
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("ray")  # one at a time: each checks that no local cluster outlives it
 def test_a_tabular_search_on_ray_returns_the_optuna_finalist_and_scores(tmp_path: Path) -> None:
     """The default algorithm judged on NAS-Bench-Macro: a local Ray cluster computes every screening score in its
     tasks, bit for bit the driver's, and the search returns the same front."""
@@ -136,6 +137,7 @@ def test_a_tabular_search_on_ray_returns_the_optuna_finalist_and_scores(tmp_path
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("ray")
 def test_a_gpu_asked_of_a_cluster_without_one_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     before = _session_processes()
     result = _nas("search", "--backend", "ray", "--gpus-per-trial", "1", "--data", "synthetic", "--runs-dir",
