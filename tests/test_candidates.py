@@ -40,12 +40,12 @@ def test_the_pool_is_drawn_from_the_universe_when_one_is_given() -> None:
     space = load_space("accel_nasbench")
     universe = AccelNasBench().archs()[:300]
     table = load_table("a100").compile()
-    budget = float(np.percentile(table.predict(universe), 50))
+    budget = float(np.percentile(table.predict_many(universe), 50))
     chosen = capacity_archs(space, table, budget, 12, seed=3, pool=2048, universe=universe)
     inside = {str(a) for a in universe}
     assert len(chosen) == 12 and all(str(arch) in inside for arch, _ in chosen)
     assert all(space.sample(ReplayChooser(params)) == arch for arch, params in chosen)
-    assert all(table.predict([arch])[0] <= budget for arch, _ in chosen)
+    assert all(table.predict_many([arch])[0] <= budget for arch, _ in chosen)
     free = capacity_archs(space, table, budget, 12, seed=3, pool=2048)
     assert not {str(a) for a, _ in free} <= inside  # without a universe: random networks of 1e11
 

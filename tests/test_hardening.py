@@ -366,7 +366,7 @@ def test_a_local_ray_cluster_listens_on_loopback_only() -> None:
 
     before = _listening()
     with loopback_only():
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         opened = _listening() - before
         assert opened and all(address in LOOPBACK for address, _ in opened), opened

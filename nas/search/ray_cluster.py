@@ -96,7 +96,7 @@ def connect(address: str | None, workers: int, cpus_per_trial: int, gpus_per_tri
         else:
             session.scratch.append(tempfile.mkdtemp(prefix="nas-ray-session-"))
             with loopback_only():
-                ray.init(num_cpus=workers * cpus_per_trial, include_dashboard=False, log_to_driver=False,
+                ray.init(address="local", num_cpus=workers * cpus_per_trial, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.ERROR, _temp_dir=session.scratch[-1])
     except (ConnectionError, RuntimeError, ValueError) as exc:
         session.close()
