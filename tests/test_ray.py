@@ -117,6 +117,7 @@ def optuna_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, lis
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # 30 s: two searches and a local cluster; the default run keeps the cheaper refusal below
 @pytest.mark.xdist_group("ray")  # one at a time: each checks that no local cluster outlives it
 def test_a_tabular_search_on_ray_returns_the_optuna_finalist_and_scores(tmp_path: Path) -> None:
     """The default algorithm judged on NAS-Bench-Macro: a local Ray cluster computes every screening score in its
