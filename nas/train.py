@@ -355,6 +355,11 @@ def evaluate_test(model: nn.Module, data: Dataset, resolution: int, device: torc
     return accuracy(model, torch.from_numpy(data.test_x).to(device), torch.from_numpy(data.test_y).to(device), resolution)
 
 
+def cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights as every saved file holds them: detached, on the CPU."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
 def save_weights(model: nn.Module, path: Path) -> None:
     """state_dict on the CPU, written atomically (loadable with ``torch.load(weights_only=True)``): a training's
     weights live with the training, so search, export and ``nas train`` all write them this one way."""
@@ -363,6 +368,6 @@ def save_weights(model: nn.Module, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    torch.save(cpu_state_dict(model), tmp)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)

@@ -70,11 +70,16 @@ def train_and_report(arch_text: str, data: Dataset, fidelity: Fidelity, seed: in
     result, model = train(arch, data, fidelity, seed=seed)
     if weights and not result.stopped_early:
         save_weights(model, Path(weights))
-    outcome = {"accuracy": result.accuracy, "seconds": result.seconds, "history": list(result.history),
-               "stopped_early": result.stopped_early, "diverged": result.diverged}
+    outcome = training_outcome(result)
     if test:
         outcome["test_accuracy"] = evaluate_test(model, data, fidelity.resolution or arch.resolution)
     return outcome
+
+
+def training_outcome(result: Any) -> dict[str, Any]:  # noqa: ANN401 (a TrainResult; torch is imported lazily)
+    """What a finished training sends back to the search, from a local worker or a Ray node: plain values."""
+    return {"accuracy": result.accuracy, "seconds": result.seconds, "history": list(result.history),
+            "stopped_early": result.stopped_early, "diverged": result.diverged}
 
 
 def _train_in_worker(arch_text: str, fidelity: dict[str, Any], seed: int, weights: str | None,

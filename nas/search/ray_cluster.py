@@ -48,11 +48,9 @@ class RaySession:
     """A connection this process opened (and, for a local cluster, the cluster it started)."""
 
     address: str | None
-    started_cluster: bool
     resources: RayResources
     scratch: list[str] = field(default_factory=list)
-    nodes: dict[str, str] = field(default_factory=dict)
-    """Node id -> its address, for the nodes that passed the package check."""
+    """Temporary folders of a local cluster this process started (none when it joined one)."""
 
     def close(self) -> None:
         """Disconnect (stopping a local cluster this process started) and remove its temporary folders."""
@@ -87,7 +85,7 @@ def connect(address: str | None, workers: int, cpus_per_trial: int, gpus_per_tri
         check_address(address)
     if ray.is_initialized():
         ray.shutdown()  # a connection left by an earlier search in this process (a library caller's)
-    session = RaySession(address, not address, RayResources(cpus_per_trial, gpus_per_trial or 0.0))
+    session = RaySession(address, RayResources(cpus_per_trial, gpus_per_trial or 0.0))
     handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)} \
         if threading.current_thread() is threading.main_thread() else {}
     try:
@@ -100,7 +98,7 @@ def connect(address: str | None, workers: int, cpus_per_trial: int, gpus_per_tri
                          logging_level=logging.ERROR, _temp_dir=session.scratch[-1])
     except (ConnectionError, RuntimeError, ValueError) as exc:
         session.close()
-        raise NasError(f"cannot start or join Ray ({address or 'local'}): {_first_line(exc)}") from None
+        raise NasError(f"cannot start or join Ray ({address or 'local'}): {one_line(exc)}") from None
     finally:  # Ray installs its own SIGTERM handler, which ends the process at once: the command's cleanup must run
         for number, handler in handlers.items():
             if handler is not None:
@@ -108,12 +106,12 @@ def connect(address: str | None, workers: int, cpus_per_trial: int, gpus_per_tri
     try:
         session.resources.gpus = _gpus_per_trial(gpus_per_trial, address)
         _check_cpus(cpus_per_trial, address)
-        session.nodes = _check_nodes(address)
+        nodes = _check_nodes(address)
     except BaseException:
         session.close()
         raise
     log.info("ray: %s with %d node(s); each training asks for %g CPU and %g GPU", address or "a local cluster",
-             len(session.nodes), session.resources.cpus, session.resources.gpus)
+             len(nodes), session.resources.cpus, session.resources.gpus)
     return session
 
 
@@ -166,18 +164,22 @@ def _check_nodes(address: str | None) -> dict[str, str]:
             raise NasError(f"{where} did not start a worker within {PROBE_TIMEOUT_S:.0f} s: check that node "
                            "('ray status' on the head)") from None
         except ray.exceptions.RayTaskError as exc:
-            raise NasError(f"{where} cannot import the nas package ({_first_line(exc.cause or exc)}): install nas "
+            raise NasError(f"{where} cannot import the nas package ({one_line(exc)}): install nas "
                            f"{nas.__version__} there, in the Python environment that runs 'ray start', and restart "
                            "that node") from None
         except ray.exceptions.RayError as exc:
-            raise NasError(f"{where} failed its check ({_first_line(exc)})") from None
+            raise NasError(f"{where} failed its check ({one_line(exc)})") from None
         if version != nas.__version__:
             raise NasError(f"{where} has nas {version}, this machine {nas.__version__}: install the same version on "
                            "every node") from None
     return nodes
 
 
-def _first_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """A Ray error in one line: the cause a task raised, or the first line of the message that is not a traceback."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
     text = str(exc).strip()
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith(("Traceback", "File ", "ray::")):

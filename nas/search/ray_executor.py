@@ -26,7 +26,7 @@ from nas.arch import parse_arch
 from nas.data import Dataset
 from nas.errors import NasError
 from nas.fileio import atomic_write_bytes
-from nas.search.ray_cluster import RaySession
+from nas.search.ray_cluster import RaySession, one_line
 from nas.train import Fidelity
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class RayExecutor:
             try:
                 outcome = ray.get(ref)
             except ray.exceptions.RayTaskError as exc:  # the training itself raised: no retry would help
-                raise NasError(f"a Ray task failed ({job.label}): {_cause(exc)}") from None
+                raise NasError(f"a Ray task failed ({job.label}): {one_line(exc)}") from None
             except ray.exceptions.RayError as exc:  # the worker or node was lost: start it again elsewhere
                 if attempt >= ATTEMPTS:
                     raise NasError(f"a Ray task was lost {attempt} times ({job.label}: {exc.__class__.__name__}); "
@@ -146,9 +146,3 @@ class RayExecutor:
             log.info("ray: tasks ran on %d node(s); %d lost task(s) started again", len(self.nodes_used), self.retries)
         self.session.close()
 
-
-def _cause(exc: Exception) -> str:
-    cause = getattr(exc, "cause", None)
-    if cause is not None:
-        return f"{cause.__class__.__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
-    return str(exc).strip().splitlines()[-1]

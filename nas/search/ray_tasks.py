@@ -12,6 +12,9 @@ from typing import Any
 
 from nas.data import Dataset
 
+_ESTIMATORS: dict[tuple, Any] = {}
+"""This worker's estimators by (name, seed, data source): the same images and seed give the same estimator."""
+
 
 def train_task(arch_text: str, fidelity: dict[str, Any], seed: int, keep_weights: bool, data: Dataset,
                threads: int) -> dict[str, Any]:
@@ -22,16 +25,15 @@ def train_task(arch_text: str, fidelity: dict[str, Any], seed: int, keep_weights
     import torch
 
     from nas.arch import parse_arch
-    from nas.train import Fidelity, train
+    from nas.search.pool import training_outcome
+    from nas.train import Fidelity, cpu_state_dict, train
 
     torch.set_num_threads(threads)
     result, model = train(parse_arch(arch_text), data, Fidelity(**fidelity), seed=seed)
-    outcome: dict[str, Any] = {"accuracy": result.accuracy, "seconds": result.seconds, "history": list(result.history),
-                               "stopped_early": result.stopped_early, "diverged": result.diverged,
-                               "node": ray.get_runtime_context().get_node_id()}
+    outcome = {**training_outcome(result), "node": ray.get_runtime_context().get_node_id()}
     if keep_weights and not result.stopped_early:
         buffer = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+        torch.save(cpu_state_dict(model), buffer)
         outcome["weights"] = buffer.getvalue()
     return outcome
 
@@ -45,6 +47,9 @@ def score_task(estimator: str, arch_text: str, seed: int, data: Dataset | None, 
     from nas.arch import parse_arch
 
     torch.set_num_threads(threads)
-    result = estimator_entry(estimator).make(data, seed).score(parse_arch(arch_text))
+    key = (estimator, seed, data.source if data is not None else None)
+    if key not in _ESTIMATORS:  # a worker scores many archs of one run: its proxy batch is drawn once
+        _ESTIMATORS[key] = estimator_entry(estimator).make(data, seed)
+    result = _ESTIMATORS[key].score(parse_arch(arch_text))
     return {"value": result.value, "fidelity": result.fidelity, "seconds": result.seconds,
             "node": ray.get_runtime_context().get_node_id()}
