@@ -61,7 +61,7 @@ def main() -> None:
         before = import_results(work / "layers_only.json", "board_layers_only", work / "bundle")
         after = import_results(work / "results.json", "board", work / "bundle")
         fresh = [a for a in space.sample_random(args.fresh, seed=3000) if str(a) not in after.measured_networks]
-        truth = np.array(time_networks_here(fresh, target_s=1.0))
+        truth = np.array(time_networks_here(fresh))
         document = {
             "bench": "board_flow", "date": time.strftime("%Y-%m-%d"), "space": args.space, "networks": args.networks,
             "fresh_archs": len(fresh), "layers": len(results["results"]),

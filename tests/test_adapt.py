@@ -59,6 +59,60 @@ def test_a_known_device_is_recovered_from_ten_networks(table_dir: Path) -> None:
     assert table.predict(arch) == pytest.approx(ms * 1.1) and table.compile().predict_many([arch])[0] == pytest.approx(ms * 1.1)
 
 
+
+KIND_SPEED = {"ghost": 0.5, "ghost_se": 0.6, "ir": 1.2, "ir_se": 1.3, "stem": 0.8, "head": 0.9}
+"""A made-up host that speeds each kind of block up by its own factor relative to the Raspberry Pi 4."""
+
+
+def _uneven_device(arch) -> float:  # noqa: ANN001 (Arch)
+    rpi4 = load_table("rpi4")
+    return 1.0 + sum(KIND_SPEED[layer.key.split("|", 1)[0]] * rpi4.contribution(layer.key) for layer in arch.layers())
+
+
+def test_a_device_that_speeds_kinds_up_unevenly_is_fitted_per_kind(table_dir: Path) -> None:
+    """One rescale cannot follow Ghost blocks at 0.5x and inverted residuals at 1.2x; the per-kind model does, and
+    the single rescale fitted on the same networks is measurably worse (so this test can tell the two apart)."""
+    from nas.latency.adapt import feature_matrix, fit_adapted
+    from nas.latency.kind_model import KindModel
+    from nas.latency.layer_work import WORK_TERMS
+
+    space = load_space("ghost_mbv2")
+    archs = space.sample_random(30, seed=1)
+    measured = [(a, _uneven_device(a)) for a in archs]
+    table, model = adapt_table("host", measured, [load_table("rpi4")], layers_for(["ghost_mbv2"], False))
+    assert isinstance(model, KindModel) and model.describe().startswith("rpi4 by kind")
+    weights = model.weights()
+    assert weights["rpi4:ghost"] == pytest.approx(0.5, rel=0.05) and weights["rpi4:ir"] == pytest.approx(1.2, rel=0.05)
+    fresh = space.sample_random(60, seed=2)
+    truth = np.array([_uneven_device(a) for a in fresh])
+    per_kind = np.abs(table.compile().predict_many(fresh) - truth) / truth
+    rescale = fit_adapted(feature_matrix(archs, [load_table("rpi4")]), np.array([ms for _, ms in measured]),
+                          ["rpi4", *WORK_TERMS])
+    single = np.abs(rescale.ms_from_features(feature_matrix(fresh, [load_table("rpi4")])) - truth) / truth
+    assert np.max(per_kind) < 0.02 and np.mean(single) > 2 * np.mean(per_kind)
+    assert all(e.ms >= 0 for e in table.entries.values())
+    assert table.meta["adapted"]["model"].startswith("adapted: rpi4 by kind")
+
+
+def test_host_networks_cover_every_space_before_any_twice(table_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nas.latency.host as host
+
+    timed: list = []
+
+    class FakeTimer:
+        reference_ms = 0.08
+
+        def time(self, archs: list) -> list[float]:
+            timed.extend(archs)
+            return [_device(a) for a in archs]
+
+    monkeypatch.setattr(host, "HostTimer", FakeTimer)
+    assert main(["latency", "adapt", "--device", "here", "--host-networks", "3", "--from", "rpi4",
+                 "--space", "mbv2", "--space", "shufflenet_v2"]) == 0
+    kinds = [{layer.kind for layer in arch.layers()} for arch in timed]
+    assert len(timed) == 3 and "shuffle" not in kinds[0] and "shuffle" in kinds[1] and "shuffle" not in kinds[2]
+    assert load_table("here").meta["adapted"]["host_probe"]["ms"] == 0.08  # later timings can use the same units
+
 def test_an_adapted_table_predicts_every_network_of_its_family_even_layers_no_source_holds(
         table_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """FBNet networks with a 1,000-class head (no shipped table holds one): the command adapts to them through the
@@ -163,6 +217,7 @@ def test_host_networks_are_timed_here_and_adapted(table_dir: Path, monkeypatch: 
                  "--space", "shufflenet_v2"]) == 0
     table = load_table("here")
     assert len(table.meta["measured_networks"]) == 3 and all(v > 0 for v in table.meta["measured_networks"].values())
+    assert table.meta["adapted"]["host_probe"]["ms"] > 0
     assert (tables.user_reports_dir() / "adapt_here_networks.csv").is_file()
     assert not (table_dir / "reports").exists(), "shipped reports are never written"
     assert main(["latency", "adapt", "--device", "x", "--host-networks", "3", "--measurements", "m.csv"]) == 2

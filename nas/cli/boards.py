@@ -40,7 +40,7 @@ def register(lat: argparse._SubParsersAction) -> None:
                                                          "an arch string or a baseline name")
     p.add_argument("--host-networks", type=bounded(3, 500), default=None,
                    help="instead of a file: time N networks sampled from the spaces on this host (ONNX Runtime CPU, "
-                        "1 thread, batch 1) and adapt to them; about 10 take a minute")
+                        "1 thread, batch 1) and adapt to them; 100 take about 90 s and fit a weight per layer kind")
     p.add_argument("--from", dest="source", action="append", help="source table (repeatable; default: every table "
                                                                  "that holds 90 %% of the measured networks' layers)")
     p.add_argument("--space", action="append", help="spaces the table covers (repeatable; default: every space)")
@@ -150,7 +150,7 @@ def cmd_latency_transfer(args: argparse.Namespace) -> int:
 SOURCE_COVERAGE = 0.9
 """A table is a source by default when it holds this share of the measured networks' distinct layers: a layer it
 lacks (a 100-class head, a grouped block) counts as its work-term stand-in, labelled extrapolated
-(:class:`nas.latency.adapt.StandIn`)."""
+(:class:`nas.latency.layer_work.StandIn`)."""
 
 
 def cmd_latency_adapt(args: argparse.Namespace) -> int:
@@ -163,10 +163,11 @@ def cmd_latency_adapt(args: argparse.Namespace) -> int:
     if bool(args.measurements) == bool(args.host_networks):
         raise NasError("give --measurements FILE (networks timed on the device) or --host-networks N (time N sampled "
                        "networks on this host), one of the two")
+    probe_ms = None
     if args.measurements:
         measurements = read_measurements(args.measurements)
     else:
-        measurements = _time_host_networks(args)
+        measurements, probe_ms = _time_host_networks(args)
     candidates = ({name: load_table(name) for name in args.source} if args.source
                   else readable_tables(skip=args.device))
     sources = []
@@ -187,31 +188,38 @@ def cmd_latency_adapt(args: argparse.Namespace) -> int:
                            "--device name (an adapted table is replaced whole)")
     table, model = adapt_table(args.device, measurements, sources, layers_for(spaces_arg(args.space), True))
     table.meta["spaces"] = sorted(spaces_arg(args.space))
+    if probe_ms is not None:  # later host timings against this probe latency are in the table's units (0015)
+        from nas.latency.measure import REFERENCE_LAYER
+
+        table.meta["adapted"]["host_probe"] = {"layer": REFERENCE_LAYER, "ms": probe_ms}
     path = table.save(user_table_path(args.device))  # the user's folder, never the shipped one (decision 0010)
     print(f"{path}: {len(table.entries)} adapted entries from {model.fitted_on} networks and "
-          f"{', '.join(s.device for s in sources)}; model {' + '.join(f'{w:.3g} {n}' for n, w in model.weights().items())}")
+          f"{', '.join(s.device for s in sources)}; model {model.describe()}: "
+          f"{' + '.join(f'{w:.3g} {n}' for n, w in model.weights().items() if w)}")
     print(f"held out (leave one network out): MAPE {model.loo_mape_pct:.1f}%, {model.loo_within_10pct:.0f}% within 10%; "
           "every entry carries this error, and the measured networks predict exactly their measurements")
     return 0
 
 
-def _time_host_networks(args: argparse.Namespace) -> list:
-    """N archs sampled over the spaces, timed end to end here; kept as a CSV beside the tables' reports."""
+def _time_host_networks(args: argparse.Namespace) -> tuple[list, float]:
+    """N archs sampled over the spaces, timed end to end here, and the probe latency they are in units of; kept as a
+    CSV beside the tables' reports."""
     import csv
     import io
 
     from nas.fileio import atomic_write_text
-    from nas.latency.host import time_networks_here
+    from nas.latency.host import HostTimer
     from nas.latency.table import user_reports_dir
     from nas.space import load_space
 
     if args.host_networks < 3:
-        raise NasError(f"--host-networks must be at least 3 (about 10 gives a useful error), got {args.host_networks}")
+        raise NasError(f"--host-networks must be at least 3 (about 100 fit this host per layer kind), got {args.host_networks}")
     spaces = spaces_arg(args.space)
-    archs = [a for i, name in enumerate(spaces)
-             for a in load_space(name).sample_random(-(-args.host_networks // len(spaces)), seed=1000 + i)]
-    archs = archs[:args.host_networks]
-    measured = list(zip(archs, time_networks_here(archs)))
+    per_space = [load_space(name).sample_random(-(-args.host_networks // len(spaces)), seed=1000 + i)
+                 for i, name in enumerate(spaces)]
+    archs = [a for round_ in zip(*per_space) for a in round_][:args.host_networks]  # every space before any twice
+    timer = HostTimer()
+    measured = list(zip(archs, timer.time(archs)))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["arch", "ms"])
@@ -219,4 +227,4 @@ def _time_host_networks(args: argparse.Namespace) -> list:
     path = user_reports_dir() / f"adapt_{args.device}_networks.csv"
     atomic_write_text(path, buffer.getvalue())
     print(f"timed {len(measured)} networks on this host -> {path}")
-    return measured
+    return measured, timer.reference_ms

@@ -10,7 +10,9 @@ Every term is a sum over the arch's layers, so a fitted model is itself a per-la
 ``l`` costs ``sum_s w_s * contribution_s(l) + sum_t v_t * term_t(l)`` and the intercept joins the
 per-network overhead. Few networks cannot pin down many weights, so the model is chosen among a few
 candidate feature sets (each source alone, with the layer count, all sources, with the work terms) by
-leave-one-out error on the measured networks; that error is the figure every adapted entry carries.
+leave-one-out error on the measured networks; that error is the figure every adapted entry carries. A source
+re-weighted per layer kind (:mod:`nas.latency.kind_model`) competes with these on the same error, for hosts and
+devices that speed some kinds of block up more than others.
 
 Why whole networks: a device's per-layer numbers miss what happens between layers (cache reuse,
 fusion, launch overhead); a handful of end-to-end timings carry it, and they are what a user can
@@ -26,36 +28,21 @@ from pathlib import Path
 import numpy as np
 
 from nas.arch import Arch, Layer
-from nas.cost import layer_cost
-from nas.errors import NasError
+from nas.latency.kind_model import KindModel, fit_kind_model
+from nas.latency.layer_work import WORK_TERMS, SourceReader, layer_terms, work_terms
 from nas.latency.table import Entry, LatencyTable, TableError, now
 from nas.stats import nonnegative_least_squares
 
-WORK_TERMS = ("layers", "mmacs", "mparams", "act_mb")
 MIN_NETWORKS = 3
 
 
-def layer_terms(layer: Layer) -> np.ndarray:
-    """The work terms of one layer: 1 (a layer), MACs (M), parameters (M), output activation (MB, float32)."""
-    cost = layer_cost(layer)
-    out = layer.classes if layer.kind == "head" else layer.cout * layer.hw_out * layer.hw_out
-    return np.array([1.0, cost.macs / 1e6, cost.params / 1e6, out * 4 / 1e6])
-
-
-def work_terms(arch: Arch) -> np.ndarray:
-    return np.sum([layer_terms(layer) for layer in arch.layers()], axis=0)
-
-
 def source_predictions(source: LatencyTable, archs: Sequence[Arch]) -> np.ndarray:
-    """The source's latency for each arch; a layer it lacks counts as its work-term stand-in (:class:`StandIn`)."""
+    """The source's latency for each arch; a layer it lacks counts as its work-term stand-in
+    (:class:`nas.latency.layer_work.StandIn`)."""
     if not any(source.missing(arch.keys()) for arch in archs):
         return source.compile().predict_many(list(archs))
-    scale, offset = source.calibration
-    stand_in = StandIn(source)
-    return np.array([offset + scale * source.overhead_ms
-                     + sum(source.contribution(layer.key) if layer.key in source.entries else stand_in.ms(layer)
-                           for layer in arch.layers())
-                     for arch in archs])
+    reader = SourceReader(source)
+    return np.array([reader.constant_ms + sum(reader.ms(layer) for layer in arch.layers()) for arch in archs])
 
 
 def feature_matrix(archs: Sequence[Arch], sources: Sequence[LatencyTable]) -> np.ndarray:
@@ -118,6 +105,25 @@ class AdaptedModel:
     def weights(self) -> dict[str, float]:
         return {self.names[c]: float(w) for c, w in zip(self.columns, self.coef[:-1])} | {"intercept_ms": float(self.coef[-1])}
 
+    def _weight_of(self, column: int) -> float:
+        return float(self.coef[self.columns.index(column)]) if column in self.columns else 0.0
+
+    def source_weight(self, index: int, key: str | None) -> float:
+        """The weight on source ``index``: one for every layer and for its once-per-network constant."""
+        return self._weight_of(index)
+
+    @property
+    def term_weights(self) -> np.ndarray:
+        n_sources = len(self.names) - len(WORK_TERMS)
+        return np.array([self._weight_of(n_sources + t) for t in range(len(WORK_TERMS))])
+
+    @property
+    def intercept(self) -> float:
+        return float(self.coef[-1])
+
+    def describe(self) -> str:
+        return " + ".join(self.names[c] for c in self.columns)
+
 
 def fit_adapted(x: np.ndarray, y: np.ndarray, names: list[str]) -> AdaptedModel:
     """Choose the candidate feature set with the lowest leave-one-out MAPE, and fit it on every network."""
@@ -139,6 +145,30 @@ def fit_adapted(x: np.ndarray, y: np.ndarray, names: list[str]) -> AdaptedModel:
     mape, columns, loo = best
     within = float(np.mean(np.abs(loo - y) / y <= 0.10) * 100)
     return AdaptedModel(columns, _fit(x[:, list(columns)], y), names, mape, within, len(y), tried)
+
+
+KIND_MODEL_GAIN = (0.05, 0.1)
+"""A per-kind model replaces the simpler one only when it cuts the leave-one-out MAPE by 5 % of it and by 0.1 points:
+on a device that is a rescale of a source the two tie near zero, and the model with fewer weights is the one to
+trust."""
+
+
+def choose_model(archs: Sequence[Arch], y: np.ndarray, sources: Sequence[LatencyTable]) -> AdaptedModel | KindModel:
+    """The sources rescaled, with work terms (:func:`fit_adapted`), against each source re-weighted per layer kind
+    (:mod:`nas.latency.kind_model`): the lowest leave-one-out MAPE wins, and every candidate's error is kept."""
+    y = np.asarray(y, float)
+    names = [s.device for s in sources] + list(WORK_TERMS)
+    x = feature_matrix(archs, sources)
+    best: AdaptedModel | KindModel = fit_adapted(x, y, names)
+    tried = dict(best.tried)
+    for index, source in enumerate(sources):
+        by_kind = fit_kind_model(archs, y, source, index, x[:, len(sources):])
+        tried |= by_kind.tried
+        relative, points = KIND_MODEL_GAIN
+        if best.loo_mape_pct - by_kind.loo_mape_pct > max(relative * best.loo_mape_pct, points):
+            best = by_kind
+    best.tried = tried
+    return best
 
 
 MAX_NETWORK_MS = 600_000.0
@@ -219,73 +249,41 @@ def read_measurements(path: str | Path) -> list[tuple[Arch, float]]:
     return out
 
 
-class StandIn:
-    """What a source would contribute for a layer it has no entry for: its own entries of the same kind (all of them
-    if it has none of that kind) fitted by non-negative work terms (:func:`layer_terms`), evaluated at the layer. An
-    extrapolation: the entry it makes carries no error bar. Fitted once, when a source first lacks a layer."""
-
-    def __init__(self, source: LatencyTable) -> None:
-        from nas.layer import layer_from_key
-
-        rows: dict[str, list[tuple[np.ndarray, float]]] = {"": []}
-        for key in source.entries:
-            try:
-                layer = layer_from_key(key)
-            except NasError:  # ArchError: a key this version cannot read stands in for nothing
-                continue
-            row = (layer_terms(layer), source.contribution(key))
-            rows[""].append(row)
-            rows.setdefault(layer.kind, []).append(row)
-        self.fits = {kind: nonnegative_least_squares(np.array([r[0] for r in pairs]), np.array([r[1] for r in pairs]))
-                     for kind, pairs in rows.items() if len(pairs) >= len(WORK_TERMS)}
-        if "" not in self.fits:
-            raise TableError(f"source table {source.device!r} has too few entries to stand in for a layer it lacks")
-
-    def ms(self, layer: Layer) -> float:
-        return float(layer_terms(layer) @ self.fits.get(layer.kind, self.fits[""]))
-
-
 def adapt_table(device: str, measurements: list[tuple[Arch, float]], sources: list[LatencyTable],
-                keys: dict[str, Layer]) -> tuple[LatencyTable, AdaptedModel]:
+                keys: dict[str, Layer]) -> tuple[LatencyTable, AdaptedModel | KindModel]:
     """A table for ``device`` over ``keys`` and every layer of the measured networks, from the fitted model; the
     measured networks are kept in the table and predict exactly their measurements.
 
     A key that a source with a weight lacks (FBNet's grouped blocks, a 100-class head, a space the source never
-    covered) is not left out: that source's part is its work-term stand-in (:class:`StandIn`), and the entry
-    says ``extrapolated``, so a prediction that uses it has no error bar. So the table predicts every network built
-    from these layers, never failing on a key."""
+    covered) is not left out: that source's part is its work-term stand-in (:class:`nas.latency.layer_work.StandIn`),
+    and the entry says ``extrapolated``, so a prediction that uses it has no error bar. So the table predicts every
+    network built from these layers, never failing on a key."""
     archs = [a for a, _ in measurements]
     keys = dict(keys)
     for arch in archs:
         for layer in arch.layers():
             keys.setdefault(layer.key, layer)
-    names = [s.device for s in sources] + list(WORK_TERMS)
-    x = feature_matrix(archs, sources)
-    model = fit_adapted(x, np.array([ms for _, ms in measurements]), names)
-    weights = np.zeros(len(names))
-    weights[list(model.columns)] = model.coef[:-1]
-    source_w, term_w = weights[: len(sources)], weights[len(sources):]
+    model = choose_model(archs, np.array([ms for _, ms in measurements]), sources)
+    readers = [SourceReader(s) for s in sources]
     extra = {"heldout_mape_pct": model.loo_mape_pct}  # the model, its date and fit are in meta.adapted, once
     entries = {}
-    stand_ins: dict[int, StandIn] = {}  # by source index, fitted when that source first lacks a key
     for key, layer in keys.items():
-        lacking = [i for i, (w, s) in enumerate(zip(source_w, sources)) if w and key not in s.entries]
-        for i in lacking:
-            if i not in stand_ins:
-                stand_ins[i] = StandIn(sources[i])
-        ms = sum(w * (s.contribution(key) if key in s.entries else stand_ins[i].ms(layer))
-                 for i, (w, s) in enumerate(zip(source_w, sources)) if w) + float(term_w @ layer_terms(layer))
-        note = {"extrapolated": True, "stand_in_for": [sources[i].device for i in lacking]} if lacking else {}
+        weighted = [(model.source_weight(i, key), reader) for i, reader in enumerate(readers)]
+        weighted = [(w, reader) for w, reader in weighted if w]
+        lacking = [reader.source.device for _, reader in weighted if key not in reader.source.entries]
+        ms = sum(w * reader.ms(layer) for w, reader in weighted) + float(model.term_weights @ layer_terms(layer))
+        note = {"extrapolated": True, "stand_in_for": lacking} if lacking else {}
         entries[key] = Entry(float(ms), 0.0, 0, "adapted", {**extra, **note})
-    overhead = sum(w * (s.calibration[1] + s.calibration[0] * s.overhead_ms) for w, s in zip(source_w, sources))
-    constant = float(overhead + model.coef[-1])  # may be < 0 where a source's calibration offset is
+    overhead = sum(model.source_weight(i, None) * reader.constant_ms for i, reader in enumerate(readers))
+    constant = float(overhead + model.intercept)  # may be < 0 where a source's calibration offset is
     meta = {"device": device, "runtime": "adapted", "threads": "unknown", "batch": 1, "created": now(), "updated": now(),
             "overhead_ms": max(constant, 0.0),
             "calibration": {"scale": 1.0, "offset_ms": min(constant, 0.0),
                             "note": "the adapted model's constant where it is negative (a source's offset)"},
             "timing": f"adapted from {model.fitted_on} whole-network measurements (nas latency adapt)",
             "adapted": {"sources": [s.device for s in sources], "weights": model.weights(), "date": now(),
-                        "model": "adapted: " + " + ".join(f"{w:.4g} x {n}" for n, w in zip(names, weights) if w),
+                        "model": f"adapted: {model.describe()}: "
+                                 + " + ".join(f"{w:.4g} x {n}" for n, w in model.weights().items() if w),
                         "heldout_mape_pct": model.loo_mape_pct, "heldout_within_10pct": model.loo_within_10pct,
                         "fitted_on": model.fitted_on, "candidates_heldout_mape_pct": model.tried},
             "measured_networks": {str(a): ms for a, ms in measurements}}
