@@ -83,7 +83,9 @@ def through_the_cli(device: str, own_table: str, archs: list, y: np.ndarray, tra
     import io
 
     from nas.cli import main as nas_main
-    from nas.latency.table_home import TABLES_DIR
+    from nas.latency.table_home import TABLES_DIR, user_tables_dir
+
+    assert user_tables_dir().resolve() != TABLES_DIR.resolve(), "the adapted tables must not land among the sources"
 
     path = folder / f"{device}.csv"
     with open(path, "w", newline="") as handle:

@@ -16,9 +16,9 @@ from nas.latency.table import LatencyTable
 log = logging.getLogger(__name__)
 
 HOST_NETWORKS = 100
-"""Networks the warning suggests timing: a weight per layer kind needs them (on a host whose kinds sped up from 0.4x
-to 0.7x, 60 networks left 89-93 % of fresh ones within 10 %, 100 left 92-96 %, ``bench/host_adapt.py``), and at
-:data:`HOST_TARGET_S` each they take about 75 s on two cores."""
+"""Networks the warning suggests timing: a weight per layer kind needs them. On a host whose kinds sped up from 0.4x to
+0.7x, 60 networks left 89-93 % of other ones within 10 % and 100 left 92-96 % (decision 0034); through the command,
+100 left 92-93 % of 800 fresh ones within 10 % (``bench/host_adapt.py``), in 76-87 s on two cores."""
 HOST_TARGET_S = 0.5
 """Seconds of timing per network (the fastest of 16 steady chunks): at 0.5 s, 98 % of 80 networks timed twice agreed
 within 10 %; at 1 s, 90 % in an earlier hour. The host's load moves the agreement more than the target does."""
