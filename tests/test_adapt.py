@@ -178,6 +178,15 @@ def test_a_bad_measurements_file_is_one_line_and_writes_no_table(table_dir: Path
     assert not (table_dir / "board.json").exists()
 
 
+def test_repeated_timings_of_one_network_are_averaged_unless_more_than_20_percent_apart(tmp_path: Path) -> None:
+    archs = load_space("mbv2").sample_random(4, seed=8)
+    rows = [{"arch": str(a), "ms": 10.0 + i} for i, a in enumerate(archs)]
+    agreeing = _write(tmp_path / "ok.csv", [*rows, {"arch": str(archs[0]), "ms": 11.0}])  # 10 % apart: host noise
+    assert dict((str(a), ms) for a, ms in read_measurements(agreeing))[str(archs[0])] == pytest.approx(10.5)
+    conflicting = _write(tmp_path / "bad.csv", [*rows, {"arch": str(archs[0]), "ms": 12.5}])  # 25 % apart
+    with pytest.raises(TableError, match="more than 20% apart"):
+        read_measurements(conflicting)
+
 def test_too_few_networks_are_refused(tmp_path: Path) -> None:
     path = _write(tmp_path / "m.csv", [{"arch": "mobilenet_v2_0.5", "ms": 3.0}, {"arch": "ghostnet_0.5", "ms": 2.0}])
     with pytest.raises(TableError, match="at least 3"):
