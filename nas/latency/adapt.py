@@ -36,16 +36,16 @@ from nas.stats import nonnegative_least_squares
 MIN_NETWORKS = 3
 
 
-def source_predictions(source: LatencyTable, archs: Sequence[Arch]) -> np.ndarray:
+def source_predictions(source: LatencyTable | SourceReader, archs: Sequence[Arch]) -> np.ndarray:
     """The source's latency for each arch; a layer it lacks counts as its work-term stand-in
     (:class:`nas.latency.layer_work.StandIn`)."""
-    if not any(source.missing(arch.keys()) for arch in archs):
-        return source.compile().predict_many(list(archs))
-    reader = SourceReader(source)
+    reader = SourceReader.of(source)
+    if not any(reader.source.missing(arch.keys()) for arch in archs):
+        return reader.source.compile().predict_many(list(archs))
     return np.array([reader.constant_ms + sum(reader.ms(layer) for layer in arch.layers()) for arch in archs])
 
 
-def feature_matrix(archs: Sequence[Arch], sources: Sequence[LatencyTable]) -> np.ndarray:
+def feature_matrix(archs: Sequence[Arch], sources: Sequence[LatencyTable | SourceReader]) -> np.ndarray:
     """Per arch: each source's prediction, then the work terms (columns in that order)."""
     predicted = [source_predictions(source, archs) for source in sources]
     terms = np.array([work_terms(a) for a in archs])
@@ -153,16 +153,18 @@ on a device that is a rescale of a source the two tie near zero, and the model w
 trust."""
 
 
-def choose_model(archs: Sequence[Arch], y: np.ndarray, sources: Sequence[LatencyTable]) -> AdaptedModel | KindModel:
+def choose_model(archs: Sequence[Arch], y: np.ndarray, sources: Sequence[LatencyTable | SourceReader]
+                 ) -> AdaptedModel | KindModel:
     """The sources rescaled, with work terms (:func:`fit_adapted`), against each source re-weighted per layer kind
     (:mod:`nas.latency.kind_model`): the lowest leave-one-out MAPE wins, and every candidate's error is kept."""
     y = np.asarray(y, float)
-    names = [s.device for s in sources] + list(WORK_TERMS)
-    x = feature_matrix(archs, sources)
+    readers = [SourceReader.of(s) for s in sources]
+    names = [r.source.device for r in readers] + list(WORK_TERMS)
+    x = feature_matrix(archs, readers)
     best: AdaptedModel | KindModel = fit_adapted(x, y, names)
     tried = dict(best.tried)
-    for index, source in enumerate(sources):
-        by_kind = fit_kind_model(archs, y, source, index, x[:, len(sources):])
+    for index, reader in enumerate(readers):
+        by_kind = fit_kind_model(archs, y, reader, index, x[:, len(readers):])
         tried |= by_kind.tried
         relative, points = KIND_MODEL_GAIN
         if best.loo_mape_pct - by_kind.loo_mape_pct > max(relative * best.loo_mape_pct, points):
@@ -265,8 +267,8 @@ def adapt_table(device: str, measurements: list[tuple[Arch, float]], sources: li
     for arch in archs:
         for layer in arch.layers():
             keys.setdefault(layer.key, layer)
-    model = choose_model(archs, np.array([ms for _, ms in measurements]), sources)
-    readers = [SourceReader(s) for s in sources]
+    readers = [SourceReader(s) for s in sources]  # each source's stand-in is fitted once, for the model and the entries
+    model = choose_model(archs, np.array([ms for _, ms in measurements]), readers)
     extra = {"heldout_mape_pct": model.loo_mape_pct}  # the model, its date and fit are in meta.adapted, once
     entries = {}
     for key, layer in keys.items():

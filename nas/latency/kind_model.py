@@ -25,7 +25,7 @@ import numpy as np
 
 from nas.arch import Arch
 from nas.latency.layer_work import WORK_TERMS, SourceReader, work_terms
-from nas.latency.table import LatencyTable
+from nas.latency.table import LatencyTable, key_kind
 from nas.stats import nonnegative_least_squares
 
 SHRINKAGE = (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 1e3)
@@ -34,19 +34,15 @@ REST = "rest"
 """The column of the source's constant (offset and per-call overhead) and of any kind not listed."""
 
 
-def kind_of(key: str) -> str:
-    return key.split("|", 1)[0]
-
-
-def kind_features(archs: Sequence[Arch], source: LatencyTable, kinds: Sequence[str]) -> np.ndarray:
+def kind_features(archs: Sequence[Arch], source: LatencyTable | SourceReader, kinds: Sequence[str]) -> np.ndarray:
     """Per arch: the source's calibrated ms summed over its layers of each kind in ``kinds``, then the rest column."""
-    reader = SourceReader(source)
+    reader = SourceReader.of(source)
     index = {kind: i for i, kind in enumerate(kinds)}
     out = np.zeros((len(archs), len(kinds) + 1))
     for row, arch in enumerate(archs):
         out[row, -1] = reader.constant_ms
         for layer in arch.layers():
-            out[row, index.get(kind_of(layer.key), len(kinds))] += reader.ms(layer)
+            out[row, index.get(key_kind(layer.key), len(kinds))] += reader.ms(layer)
     return out
 
 
@@ -99,8 +95,8 @@ class KindModel:
         """The weight on source ``index`` for layer ``key`` (None: the source's once-per-network constant)."""
         if index != self.source_index:
             return 0.0
-        column = self.kinds.index(kind_of(key)) if key is not None and kind_of(key) in self.kinds else len(self.kinds)
-        return float(self.coef[column])
+        kind = key_kind(key) if key is not None else REST
+        return float(self.coef[self.kinds.index(kind) if kind in self.kinds else len(self.kinds)])
 
     @property
     def term_weights(self) -> np.ndarray:
@@ -115,14 +111,19 @@ class KindModel:
         return dict(zip(names, map(float, self.coef[:-1]), strict=True)) | {"intercept_ms": self.intercept}
 
     def describe(self) -> str:
-        return f"{self.source} by kind{' + work terms' if self.with_terms else ''} (shrinkage {self.shrinkage:g})"
+        return _label(self.source, self.with_terms, self.shrinkage)
 
 
-def fit_kind_model(archs: Sequence[Arch], y: np.ndarray, source: LatencyTable, source_index: int,
+def _label(device: str, with_terms: bool, shrinkage: float) -> str:
+    return f"{device} by kind{' + work terms' if with_terms else ''} (shrinkage {shrinkage:g})"
+
+
+def fit_kind_model(archs: Sequence[Arch], y: np.ndarray, source: LatencyTable | SourceReader, source_index: int,
                    terms: np.ndarray | None = None) -> KindModel:
     """The shrinkage (and whether work terms enter) with the lowest leave-one-out MAPE, refitted on every network."""
-    kinds = sorted({kind_of(layer.key) for arch in archs for layer in arch.layers()})
-    by_kind = kind_features(archs, source, kinds)
+    reader = SourceReader.of(source)
+    kinds = sorted({key_kind(layer.key) for arch in archs for layer in arch.layers()})
+    by_kind = kind_features(archs, reader, kinds)
     all_terms = np.array([work_terms(a) for a in archs]) if terms is None else terms
     best: tuple[float, float, bool, np.ndarray] | None = None
     tried: dict[str, float] = {}
@@ -131,12 +132,12 @@ def fit_kind_model(archs: Sequence[Arch], y: np.ndarray, source: LatencyTable, s
         for shrinkage in SHRINKAGE:
             loo = leave_one_out(by_kind, used, y, shrinkage)
             mape = float(np.mean(np.abs(loo - y) / y) * 100)
-            tried[f"{source.device} by kind{' + work terms' if with_terms else ''} (shrinkage {shrinkage:g})"] = mape
+            tried[_label(reader.source.device, with_terms, shrinkage)] = mape
             if best is None or mape < best[0]:
                 best = (mape, shrinkage, with_terms, loo)
     assert best is not None
     mape, shrinkage, with_terms, loo = best
     used = all_terms if with_terms else np.zeros((len(y), len(WORK_TERMS)))
     within = float(np.mean(np.abs(loo - y) / y <= 0.10) * 100)
-    return KindModel(source_index, source.device, kinds, fit_by_kind(by_kind, used, y, shrinkage), shrinkage,
+    return KindModel(source_index, reader.source.device, kinds, fit_by_kind(by_kind, used, y, shrinkage), shrinkage,
                      with_terms, mape, within, len(y), tried)

@@ -56,11 +56,18 @@ class StandIn:
 
 
 class SourceReader:
-    """One source's calibrated contribution per layer, its stand-in where it lacks the layer (fitted on first need)."""
+    """One source's calibrated contribution per layer, its stand-in where it lacks the layer (fitted on first need).
+
+    Why one object per source: the stand-in is a fit over every entry of the source, and one adaptation reads each
+    source three times (its predictions, its per-kind sums, the written entries); a reader fits it once."""
 
     def __init__(self, source: LatencyTable) -> None:
         self.source = source
         self._stand_in: StandIn | None = None
+
+    @classmethod
+    def of(cls, source: LatencyTable | SourceReader) -> SourceReader:
+        return source if isinstance(source, SourceReader) else cls(source)
 
     @property
     def constant_ms(self) -> float:

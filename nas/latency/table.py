@@ -81,6 +81,12 @@ def error_text(bar: float | None) -> str:
     return "unknown (extrapolated layers)" if bar is None else f"+-{bar:.2f} ms"
 
 
+def key_kind(key: str) -> str:
+    """A key's layer kind with its SE and group suffixes (``ir_se``, ``ghost``, ``head``...): the grouping of the
+    calibration's ``scale_by_kind`` and of adaptation per kind."""
+    return key.split("|", 1)[0]
+
+
 @functools.cache
 def weight_mb(key: str) -> float:
     """Float32 weight megabytes of the layer a key names (for the calibration's weight term)."""
@@ -124,7 +130,7 @@ class LatencyTable:
     def coefficient(self, key: str) -> float:
         """Calibration factor of one entry: per layer kind (``ir_se``, ``ghost``, ``head``...) when fitted."""
         cal = self.meta.get("calibration") or {}
-        return float((cal.get("scale_by_kind") or {}).get(key.split("|", 1)[0], cal.get("scale", 1.0)))
+        return float((cal.get("scale_by_kind") or {}).get(key_kind(key), cal.get("scale", 1.0)))
 
     @property
     def ms_per_weight_mb(self) -> float:

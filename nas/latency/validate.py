@@ -26,7 +26,7 @@ from nas.latency.build import open_table
 from nas.latency.measure import Runtime
 from nas.latency.ortbench import host_description
 from nas.latency.runtimes import runtime_of_meta
-from nas.latency.table import PREDICTION_FLOOR, LatencyTable, TableError, now, weight_mb
+from nas.latency.table import PREDICTION_FLOOR, LatencyTable, TableError, key_kind, now, weight_mb
 from nas.progress import progress
 from nas.stats import error_report
 
@@ -133,7 +133,7 @@ def kind_sums(table: LatencyTable, arch: Arch) -> dict[str, float]:
     """Uncalibrated entry sums per layer kind."""
     sums: dict[str, float] = {}
     for key in arch.keys():
-        kind = key.split("|", 1)[0]
+        kind = key_kind(key)
         sums[kind] = sums.get(kind, 0.0) + table.entries[key].ms
     return sums
 

@@ -13,7 +13,7 @@ from typing import Any
 from nas.data import Dataset
 
 _ESTIMATORS: dict[tuple, Any] = {}
-"""This worker's estimators by (name, seed, data source): the same images and seed give the same estimator."""
+"""This worker's estimator, by (name, seed, data source): the same images and seed give the same estimator."""
 
 
 def train_task(arch_text: str, fidelity: dict[str, Any], seed: int, keep_weights: bool, data: Dataset,
@@ -49,6 +49,7 @@ def score_task(estimator: str, arch_text: str, seed: int, data: Dataset | None, 
     torch.set_num_threads(threads)
     key = (estimator, seed, data.source if data is not None else None)
     if key not in _ESTIMATORS:  # a worker scores many archs of one run: its proxy batch is drawn once
+        _ESTIMATORS.clear()  # a long-lived worker serves many runs: it keeps the current run's estimator only
         _ESTIMATORS[key] = estimator_entry(estimator).make(data, seed)
     result = _ESTIMATORS[key].score(parse_arch(arch_text))
     return {"value": result.value, "fidelity": result.fidelity, "seconds": result.seconds,
